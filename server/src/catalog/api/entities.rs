@@ -1,0 +1,219 @@
+//! Entity reads and deletes: list, by uid, by name, by refs, ancestry; refresh requests.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{ApiJson, QueryParams, RawJson, key_of, project_all};
+use crate::AppState;
+use crate::catalog::db::{self, EntityQuery, OrderField};
+use crate::catalog::filter::{self, parse_filter_params};
+use crate::catalog::model::refs::{EntityRef, RefDefaults};
+use crate::error::{AppError, Result};
+
+/// `GET /entities`: filter, fields, order (`asc:metadata.name`), offset, limit, after.
+pub async fn list_entities(State(state): State<AppState>, params: QueryParams) -> Result<Response> {
+    let filter = parse_filter_params(&params.all("filter"))?;
+    let fields = params.list("fields");
+    let order = params
+        .all("order")
+        .iter()
+        .map(|raw| parse_order(raw))
+        .collect::<Result<Vec<_>>>()?;
+    let limit = params.number("limit")?;
+    let offset = match params.one("after") {
+        Some(after) => Some(decode_after(&after)?),
+        None => params.number("offset")?,
+    };
+    // Ask for one more than the limit to know whether there is a next page.
+    let rows = db::query_entities(
+        &state.db,
+        &EntityQuery {
+            filter: filter.as_ref(),
+            order: &order,
+            offset,
+            limit: limit.map(|l| l + 1),
+            ..EntityQuery::default()
+        },
+    )
+    .await?;
+    let mut bodies: Vec<String> = rows.into_iter().map(|(_, _, body)| body).collect();
+    let mut headers = HeaderMap::new();
+    if let Some(limit) = limit
+        && bodies.len() as i64 > limit
+    {
+        bodies.truncate(limit as usize);
+        let next = offset.unwrap_or(0) + limit;
+        // Backstage's paginated GET /entities points at the next page with a Link header.
+        let link = format!("<?after={}>; rel=\"next\"", encode_after(next));
+        if let Ok(value) = HeaderValue::from_str(&link) {
+            headers.insert(header::LINK, value);
+        }
+    }
+    let bodies = project_all(bodies, &fields)?;
+    Ok((headers, RawJson(db::as_json_array(&bodies))).into_response())
+}
+
+/// `asc:metadata.name` / `desc:kind`; a bare field is ascending.
+fn parse_order(raw: &str) -> Result<OrderField> {
+    let (direction, field) = raw.split_once(':').unwrap_or(("asc", raw));
+    let descending = match direction.to_lowercase().as_str() {
+        "asc" => false,
+        "desc" => true,
+        _ => return Err(AppError::input(format!("Invalid order '{raw}', expected asc:<field> or desc:<field>"))),
+    };
+    if field.trim().is_empty() {
+        return Err(AppError::input(format!("Invalid order '{raw}', the field is missing")));
+    }
+    Ok(OrderField {
+        field: field.trim().to_lowercase(),
+        descending,
+    })
+}
+
+fn encode_after(offset: i64) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("offset:{offset}"))
+}
+
+fn decode_after(raw: &str) -> Result<i64> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(raw)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| text.strip_prefix("offset:").and_then(|n| n.parse().ok()))
+        .ok_or_else(|| AppError::input(format!("Invalid after cursor '{raw}'")))
+}
+
+pub async fn get_entity_by_uid(State(state): State<AppState>, Path(uid): Path<String>) -> Result<RawJson> {
+    let not_found = || AppError::not_found(format!("No entity with uid {uid}"));
+    let parsed = Uuid::parse_str(&uid).map_err(|_| not_found())?;
+    db::get_final_by_uid(&state.db, parsed).await?.map(RawJson).ok_or_else(not_found)
+}
+
+pub async fn delete_entity_by_uid(State(state): State<AppState>, Path(uid): Path<String>) -> Result<StatusCode> {
+    let not_found = || AppError::not_found(format!("No entity with uid {uid}"));
+    let parsed = Uuid::parse_str(&uid).map_err(|_| not_found())?;
+    let mut tx = state.db.begin().await?;
+    if !db::delete_entity(&mut tx, parsed).await? {
+        return Err(not_found());
+    }
+    tx.commit().await?;
+    state.catalog.wake();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn get_entity_by_name(
+    State(state): State<AppState>,
+    Path((kind, namespace, name)): Path<(String, String, String)>,
+) -> Result<RawJson> {
+    let key = key_of(&kind, &namespace, &name);
+    db::get_final_by_key(&state.db, &key)
+        .await?
+        .map(RawJson)
+        .ok_or_else(|| AppError::not_found(format!("No entity named '{key}' found")))
+}
+
+/// `GET .../ancestry`: the chain of Location entities that led to this entity, root last.
+pub async fn get_entity_ancestry(
+    State(state): State<AppState>,
+    Path((kind, namespace, name)): Path<(String, String, String)>,
+) -> Result<Response> {
+    let start = key_of(&kind, &namespace, &name);
+    let mut items = Vec::new();
+    let mut current = start.clone();
+    // Trees are shallow; the bound only protects against a cycle in corrupt data.
+    for _ in 0..64 {
+        let Some((parent, body)) = db::get_ancestry_step(&state.db, &current).await? else {
+            if items.is_empty() {
+                return Err(AppError::not_found(format!("No entity named '{start}' found")));
+            }
+            break;
+        };
+        let entity: Value = serde_json::from_str(&body).map_err(|e| AppError::Internal(e.into()))?;
+        // Keys are lower-cased refs, which is also how Backstage prints parent refs.
+        let parent_refs: Vec<String> = parent.iter().cloned().collect();
+        items.push(serde_json::json!({ "entity": entity, "parentEntityRefs": parent_refs }));
+        match parent {
+            Some(parent) => current = parent,
+            None => break,
+        }
+    }
+    let root = items
+        .last()
+        .and_then(|item| EntityRef::of_entity(&item["entity"]))
+        .map(|r| r.to_string())
+        .unwrap_or(start);
+    Ok(axum::Json(serde_json::json!({ "rootEntityRef": root, "items": items })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ByRefsRequest {
+    entity_refs: Vec<String>,
+    #[serde(default)]
+    fields: Option<Vec<String>>,
+    #[serde(default)]
+    query: Option<Value>,
+}
+
+/// `POST /entities/by-refs`: the entities in request order, `null` where a ref matches nothing (or the
+/// optional filter rejects it).
+pub async fn get_entities_by_refs(
+    State(state): State<AppState>,
+    params: QueryParams,
+    ApiJson(request): ApiJson<ByRefsRequest>,
+) -> Result<Response> {
+    if request.entity_refs.len() > 10_000 {
+        return Err(AppError::input("entityRefs may hold at most 10000 refs"));
+    }
+    let mut keys = Vec::with_capacity(request.entity_refs.len());
+    for raw in &request.entity_refs {
+        let parsed = EntityRef::parse(raw, RefDefaults { kind: None, namespace: "default" })
+            .map_err(|e| AppError::input(format!("Invalid entity ref '{raw}': {e}")))?;
+        keys.push(parsed.key());
+    }
+    let filter = match &request.query {
+        Some(query) => Some(filter::parse_predicate(query, "query")?),
+        None => parse_filter_params(&params.all("filter"))?,
+    };
+    let found: HashMap<String, String> =
+        db::get_finals_by_keys(&state.db, &keys, filter.as_ref()).await?.into_iter().collect();
+    let fields = request.fields.unwrap_or_default();
+    let mut items = Vec::with_capacity(keys.len());
+    for key in &keys {
+        match found.get(key) {
+            Some(body) => items.push(project_all(vec![body.clone()], &fields)?.remove(0)),
+            None => items.push("null".to_owned()),
+        }
+    }
+    Ok(RawJson(format!("{{\"items\":{}}}", db::as_json_array(&items))).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshRequest {
+    entity_ref: String,
+}
+
+/// `POST /refresh`: re-reads the location that provides the entity, as soon as a worker is free.
+pub async fn refresh_entity(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<RefreshRequest>,
+) -> Result<StatusCode> {
+    let parsed = EntityRef::parse(&request.entity_ref, RefDefaults { kind: None, namespace: "default" })
+        .map_err(|e| AppError::input(format!("Invalid entity ref '{}': {e}", request.entity_ref)))?;
+    state.catalog.refresh_entity(&parsed.key()).await?;
+    Ok(StatusCode::OK)
+}
+
+/// `GET /api/atrium/processing`: how far ingestion has got (for operators and the benchmark).
+pub async fn processing_status(State(state): State<AppState>) -> Result<Response> {
+    Ok(axum::Json(db::processing_status(&state.db).await?).into_response())
+}

@@ -1,0 +1,52 @@
+//! `GET`/`POST /entity-facets`: value counts of one or more fields over the (filtered) catalog.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::{ApiJson, QueryParams};
+use crate::AppState;
+use crate::catalog::db;
+use crate::catalog::filter::{Filter, parse_filter_params, parse_predicate};
+use crate::error::{AppError, Result};
+
+pub async fn get_entity_facets(State(state): State<AppState>, params: QueryParams) -> Result<Response> {
+    let facets = params.all("facet");
+    let filter = parse_filter_params(&params.all("filter"))?;
+    facet_response(&state, &facets, filter.as_ref()).await
+}
+
+#[derive(Deserialize)]
+pub struct FacetsRequest {
+    facets: Vec<String>,
+    #[serde(default)]
+    query: Option<Value>,
+}
+
+pub async fn query_entity_facets(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<FacetsRequest>,
+) -> Result<Response> {
+    let filter = body.query.as_ref().map(|q| parse_predicate(q, "query")).transpose()?;
+    facet_response(&state, &body.facets, filter.as_ref()).await
+}
+
+async fn facet_response(state: &AppState, facets: &[String], filter: Option<&Filter>) -> Result<Response> {
+    if facets.is_empty() {
+        return Err(AppError::input("Missing facet parameter; name at least one field, e.g. facet=kind"));
+    }
+    if facets.len() > 20 {
+        return Err(AppError::input("At most 20 facets may be asked for at once"));
+    }
+    let mut out = Map::new();
+    for facet in facets {
+        let counts = db::facet_counts(&state.db, facet, filter).await?;
+        let values: Vec<Value> = counts
+            .into_iter()
+            .map(|(value, count)| json!({ "value": value, "count": count }))
+            .collect();
+        out.insert(facet.clone(), Value::Array(values));
+    }
+    Ok(axum::Json(json!({ "facets": out })).into_response())
+}

@@ -1,0 +1,187 @@
+//! Locations: register (with `dryRun`), list, get, delete, find by entity, analyze.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::{ApiJson, QueryParams, created, key_of};
+use crate::AppState;
+use crate::catalog::db;
+use crate::catalog::ingest::process::{LocationJob, process_location};
+use crate::catalog::ingest::read::Target;
+use crate::catalog::stitch::stitch_entity;
+use crate::catalog::{LocationRow, generated_location_key};
+use crate::error::{AppError, Result};
+
+pub async fn list_locations(State(state): State<AppState>) -> Result<Response> {
+    let rows = db::list_locations(&state.db).await?;
+    let items: Vec<Value> = rows.into_iter().map(|row| json!({ "data": row })).collect();
+    Ok(axum::Json(items).into_response())
+}
+
+fn parse_id(id: &str) -> Result<Uuid> {
+    Uuid::parse_str(id).map_err(|_| AppError::not_found(format!("Found no location with ID {id}")))
+}
+
+pub async fn get_location(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
+    let row = db::get_location(&state.db, parse_id(&id)?)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("Found no location with ID {id}")))?;
+    Ok(axum::Json(row).into_response())
+}
+
+pub async fn delete_location(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode> {
+    state.catalog.delete_location(parse_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn get_location_by_entity(
+    State(state): State<AppState>,
+    Path((kind, namespace, name)): Path<(String, String, String)>,
+) -> Result<Response> {
+    let key = key_of(&kind, &namespace, &name);
+    let row = db::get_location_by_entity(&state.db, &key)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("No location found for entity '{key}'")))?;
+    Ok(axum::Json(row).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct LocationInput {
+    #[serde(rename = "type")]
+    location_type: String,
+    target: String,
+}
+
+/// `POST /locations[?dryRun=true]`. A dry run reads and processes the target (and the files it points at)
+/// and answers with the entities that would be added, storing nothing.
+pub async fn create_location(
+    State(state): State<AppState>,
+    params: QueryParams,
+    ApiJson(input): ApiJson<LocationInput>,
+) -> Result<Response> {
+    let dry_run = params.one("dryRun").is_some_and(|v| v == "true" || v == "1");
+    if !dry_run {
+        let row = state.catalog.add_location(&input.location_type, &input.target).await?;
+        return Ok(created(json!({ "location": row, "entities": [] })));
+    }
+    let target = state.catalog.resolve_for_api(&input.location_type, &input.target)?;
+    let existing: Option<(Uuid,)> =
+        sqlx::query_as("select id from location where parent_id is null and type = $1 and target = $2")
+            .bind(target.location_type())
+            .bind(target.target_string())
+            .fetch_optional(&state.db)
+            .await?;
+    let (entities, errors) = dry_run_entities(&state, &target).await?;
+    if let Some(first) = errors.first() {
+        return Err(AppError::input(first.clone()));
+    }
+    let location = LocationRow {
+        id: existing.map(|(id,)| id).unwrap_or_else(Uuid::new_v4),
+        location_type: target.location_type().to_owned(),
+        target: target.target_string(),
+    };
+    Ok(created(json!({ "location": location, "entities": entities, "exists": existing.is_some() })))
+}
+
+/// Processes a target and everything its Location entities point at, in memory. Returns the entities in
+/// their final form (without relations to the rest of the catalog) and the problems found.
+async fn dry_run_entities(state: &AppState, target: &Target) -> Result<(Vec<Value>, Vec<String>)> {
+    const MAX_LOCATIONS: usize = 200;
+    let root_id = Uuid::new_v4();
+    let mut pending = vec![LocationJob {
+        id: root_id,
+        location_type: target.location_type().to_owned(),
+        target: target.target_string(),
+        parent_id: None,
+        root_id,
+        declared_by: generated_location_key(target),
+        root_type: target.location_type().to_owned(),
+        root_target: target.target_string(),
+    }];
+    let mut entities = Vec::new();
+    let mut errors = Vec::new();
+    let mut seen = 0;
+    while let Some(job) = pending.pop() {
+        seen += 1;
+        if seen > MAX_LOCATIONS {
+            errors.push(format!("more than {MAX_LOCATIONS} locations below {}", target.target_string()));
+            break;
+        }
+        let output = process_location(&state.catalog.reader, &job).await;
+        errors.extend(output.location_errors.iter().map(|e| e.message.clone()));
+        for (_, rejected) in &output.rejected {
+            errors.extend(rejected.iter().map(|e| e.message.clone()));
+        }
+        for entity in output.entities {
+            for child in &entity.child_locations {
+                pending.push(LocationJob {
+                    id: Uuid::new_v4(),
+                    location_type: child.location_type().to_owned(),
+                    target: child.target_string(),
+                    parent_id: Some(job.id),
+                    root_id,
+                    declared_by: entity.key.clone(),
+                    root_type: job.root_type.clone(),
+                    root_target: job.root_target.clone(),
+                });
+            }
+            let relations: Vec<(String, String)> = entity
+                .relations
+                .iter()
+                .filter(|r| r.source.key() == entity.key)
+                .map(|r| (r.relation_type.to_owned(), r.target.to_string()))
+                .collect();
+            let (body, _) = stitch_entity(Uuid::new_v4(), entity.processed, &relations, entity.errors);
+            entities.push(body);
+        }
+    }
+    Ok((entities, errors))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalyzeRequest {
+    location: LocationInput,
+    #[serde(default)]
+    catalog_filename: Option<String>,
+}
+
+/// `POST /analyze-location`: what registering a target would bring in. Atrium reads catalog files only
+/// (it does not generate entities from repository contents), so `generateEntities` is empty and
+/// `existingEntityFiles` lists each entity found with whether it is already in the catalog.
+pub async fn analyze_location(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<AnalyzeRequest>,
+) -> Result<Response> {
+    let _ = &request.catalog_filename;
+    let target = state
+        .catalog
+        .resolve_for_api(&request.location.location_type, &request.location.target)?;
+    let (entities, errors) = dry_run_entities(&state, &target).await?;
+    if let Some(first) = errors.first() {
+        return Err(AppError::input(first.clone()));
+    }
+    let mut existing = Vec::new();
+    for entity in entities {
+        // The generated Location entity is an artefact of registering, not a file's content.
+        if entity["metadata"]["name"].as_str().is_some_and(|n| n.starts_with("generated-")) {
+            continue;
+        }
+        let key = crate::catalog::model::refs::EntityRef::of_entity(&entity).map(|r| r.key());
+        let is_registered = match &key {
+            Some(key) => db::get_final_by_key(&state.db, key).await?.is_some(),
+            None => false,
+        };
+        let location = entity["metadata"]["annotations"]["backstage.io/managed-by-location"]
+            .as_str()
+            .and_then(|l| l.split_once(':'))
+            .map(|(t, target)| json!({ "type": t, "target": target }))
+            .unwrap_or_else(|| json!({ "type": target.location_type(), "target": target.target_string() }));
+        existing.push(json!({ "entity": entity, "isRegistered": is_registered, "location": location }));
+    }
+    Ok(axum::Json(json!({ "existingEntityFiles": existing, "generateEntities": [] })).into_response())
+}

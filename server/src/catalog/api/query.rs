@@ -1,0 +1,289 @@
+//! `GET`/`POST /entities/by-query`: filtered, ordered, cursor-paginated entity pages with a total count.
+//!
+//! Pages are keyset-paginated on (sort value, uid), so page 500 costs what page 1 costs. The cursor is
+//! base64 JSON holding the whole query (filter, order, text search), the keyset position and the total
+//! counted on the first page; cursors of predicate queries carry a `query` key, which is how
+//! `@backstage/catalog-client` knows to send the next page with `POST`.
+
+use axum::extract::State;
+use axum::response::Response;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{ApiJson, QueryParams, RawJson, project_all};
+use crate::AppState;
+use crate::catalog::db::{self, EntityQuery, FullText, Keyset, OrderField};
+use crate::catalog::filter::{Filter, parse_filter_params, parse_predicate};
+use crate::error::{AppError, Result};
+
+const DEFAULT_LIMIT: i64 = 20;
+
+/// Everything needed to fetch the next or previous page.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Cursor {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    filter: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    query: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    order_field: Option<OrderField>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    full_text_filter: Option<FullText>,
+    keyset: Keyset,
+    total_items: i64,
+}
+
+impl Cursor {
+    fn encode(&self) -> Result<String> {
+        let json = serde_json::to_vec(self).map_err(|e| AppError::Internal(e.into()))?;
+        Ok(base64::engine::general_purpose::STANDARD.encode(json))
+    }
+
+    fn decode(raw: &str) -> Result<Self> {
+        base64::engine::general_purpose::STANDARD
+            .decode(raw.trim())
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or_else(|| AppError::input(format!("Malformed cursor '{raw}'")))
+    }
+}
+
+/// A parsed by-query request, from either the query string or the JSON body.
+struct PageRequest {
+    /// Raw filter strings (GET) — kept to rebuild the cursor.
+    filter_strings: Option<Vec<String>>,
+    /// Predicate (POST) — kept to rebuild the cursor.
+    predicate: Option<Value>,
+    filter: Option<Filter>,
+    order: Option<OrderField>,
+    full_text: Option<FullText>,
+    keyset: Option<Keyset>,
+    offset: Option<i64>,
+    limit: i64,
+    fields: Vec<String>,
+    known_total: Option<i64>,
+}
+
+pub async fn query_entities(State(state): State<AppState>, params: QueryParams) -> Result<Response> {
+    let limit = params.number("limit")?.unwrap_or(DEFAULT_LIMIT);
+    let fields = params.list("fields");
+    let request = match params.one("cursor") {
+        // A cursor carries the query; other query parameters are ignored, as in Backstage.
+        Some(raw) => from_cursor(Cursor::decode(&raw)?, limit, fields)?,
+        None => {
+            let filter_strings = params.all("filter");
+            let order_fields = params.all("orderField");
+            let order = parse_order_field(&order_fields)?;
+            let full_text = params
+                .one("fullTextFilterTerm")
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty())
+                .map(|term| FullText {
+                    term,
+                    fields: params.list("fullTextFilterFields"),
+                });
+            PageRequest {
+                filter: parse_filter_params(&filter_strings)?,
+                filter_strings: Some(filter_strings),
+                predicate: None,
+                order,
+                full_text,
+                keyset: None,
+                offset: params.number("offset")?,
+                limit,
+                fields,
+                known_total: None,
+            }
+        }
+    };
+    run_page(&state, request).await
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PredicateRequest {
+    #[serde(default)]
+    query: Option<Value>,
+    #[serde(default)]
+    cursor: Option<String>,
+    #[serde(default)]
+    limit: Option<i64>,
+    #[serde(default)]
+    offset: Option<i64>,
+    #[serde(default)]
+    order_by: Option<Vec<OrderBy>>,
+    #[serde(default)]
+    full_text_filter: Option<FullTextRequest>,
+    #[serde(default)]
+    fields: Option<Vec<String>>,
+    #[serde(default)]
+    total_items: Option<Value>,
+}
+
+#[derive(Deserialize)]
+pub struct OrderBy {
+    field: String,
+    order: String,
+}
+
+#[derive(Deserialize)]
+pub struct FullTextRequest {
+    #[serde(default)]
+    term: String,
+    #[serde(default)]
+    fields: Option<Vec<String>>,
+}
+
+pub async fn query_entities_by_predicate(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<PredicateRequest>,
+) -> Result<Response> {
+    let _ = &body.total_items; // accepted for compatibility; the count is always returned
+    let limit = match body.limit {
+        Some(l) if l < 0 => return Err(AppError::input("limit must be a non-negative integer")),
+        Some(l) => l,
+        None => DEFAULT_LIMIT,
+    };
+    let fields = body.fields.unwrap_or_default();
+    let request = match body.cursor {
+        Some(raw) => from_cursor(Cursor::decode(&raw)?, limit, fields)?,
+        None => {
+            let predicate = body.query.unwrap_or_else(|| serde_json::json!({"$all": []}));
+            let filter = parse_predicate(&predicate, "query")?;
+            let order_strings: Vec<String> = body
+                .order_by
+                .unwrap_or_default()
+                .into_iter()
+                .map(|o| format!("{},{}", o.field, o.order))
+                .collect();
+            let full_text = body
+                .full_text_filter
+                .filter(|f| !f.term.trim().is_empty())
+                .map(|f| FullText {
+                    term: f.term.trim().to_owned(),
+                    fields: f.fields.unwrap_or_default(),
+                });
+            PageRequest {
+                filter_strings: None,
+                predicate: Some(predicate),
+                filter: Some(filter),
+                order: parse_order_field(&order_strings)?,
+                full_text,
+                keyset: None,
+                offset: match body.offset {
+                    Some(o) if o < 0 => return Err(AppError::input("offset must be a non-negative integer")),
+                    other => other,
+                },
+                limit,
+                fields,
+                known_total: None,
+            }
+        }
+    };
+    run_page(&state, request).await
+}
+
+fn from_cursor(cursor: Cursor, limit: i64, fields: Vec<String>) -> Result<PageRequest> {
+    let filter = match (&cursor.query, &cursor.filter) {
+        (Some(query), _) => Some(parse_predicate(query, "cursor.query")?),
+        (None, Some(strings)) => parse_filter_params(strings)?,
+        (None, None) => None,
+    };
+    Ok(PageRequest {
+        filter_strings: cursor.filter,
+        predicate: cursor.query,
+        filter,
+        order: cursor.order_field,
+        full_text: cursor.full_text_filter,
+        keyset: Some(cursor.keyset),
+        offset: None,
+        limit,
+        fields,
+        known_total: Some(cursor.total_items),
+    })
+}
+
+/// `metadata.name,asc`. One field: the keyset cursor orders by it and then by uid.
+fn parse_order_field(raw: &[String]) -> Result<Option<OrderField>> {
+    match raw {
+        [] => Ok(None),
+        [one] => {
+            let (field, direction) = one.split_once(',').unwrap_or((one.as_str(), "asc"));
+            let descending = match direction.trim().to_lowercase().as_str() {
+                "asc" => false,
+                "desc" => true,
+                _ => {
+                    return Err(AppError::input(format!(
+                        "Invalid orderField '{one}', expected <field>,asc or <field>,desc"
+                    )));
+                }
+            };
+            if field.trim().is_empty() {
+                return Err(AppError::input(format!("Invalid orderField '{one}', the field is missing")));
+            }
+            Ok(Some(OrderField {
+                field: field.trim().to_lowercase(),
+                descending,
+            }))
+        }
+        _ => Err(AppError::input("Only one orderField is supported per query")),
+    }
+}
+
+async fn run_page(state: &AppState, request: PageRequest) -> Result<Response> {
+    let order: Vec<OrderField> = request.order.iter().cloned().collect();
+    let query = EntityQuery {
+        filter: request.filter.as_ref(),
+        full_text: request.full_text.as_ref(),
+        order: &order,
+        keyset: request.keyset.as_ref(),
+        offset: request.offset,
+        limit: Some(request.limit + 1),
+    };
+    let total = match request.known_total {
+        Some(total) => total,
+        None => db::count_entities(&state.db, &query).await?,
+    };
+    let mut rows = db::query_entities(&state.db, &query).await?;
+    let more = rows.len() as i64 > request.limit;
+    rows.truncate(request.limit as usize);
+    let backwards = request.keyset.as_ref().is_some_and(|k| k.backwards);
+    if backwards {
+        rows.reverse();
+    }
+    let make_cursor = |row: &db::PageRow, backwards: bool| {
+        Cursor {
+            filter: request.filter_strings.clone(),
+            query: request.predicate.clone(),
+            order_field: request.order.clone(),
+            full_text_filter: request.full_text.clone(),
+            keyset: Keyset {
+                sort_value: row.1.clone(),
+                uid: row.0,
+                backwards,
+            },
+            total_items: total,
+        }
+        .encode()
+    };
+    // Going forward, "more" means a next page; going backwards it means a previous one.
+    let has_next = if backwards { true } else { more };
+    let has_prev = if backwards { more } else { request.keyset.is_some() || request.offset.unwrap_or(0) > 0 };
+    let mut page_info = serde_json::Map::new();
+    if let (true, Some(last)) = (has_next, rows.last()) {
+        page_info.insert("nextCursor".into(), Value::String(make_cursor(last, false)?));
+    }
+    if let (true, Some(first)) = (has_prev, rows.first()) {
+        page_info.insert("prevCursor".into(), Value::String(make_cursor(first, true)?));
+    }
+    let bodies = project_all(rows.into_iter().map(|(_, _, body)| body).collect(), &request.fields)?;
+    let body = format!(
+        "{{\"items\":{},\"totalItems\":{},\"pageInfo\":{}}}",
+        db::as_json_array(&bodies),
+        total,
+        Value::Object(page_info)
+    );
+    Ok(axum::response::IntoResponse::into_response(RawJson(body)))
+}

@@ -1,0 +1,191 @@
+//! The processing loop: claim due locations from Postgres, process them, store the outcome, stitch.
+//!
+//! Claiming is `FOR UPDATE SKIP LOCKED` plus a lease: the claim moves `next_refresh_at` forward by
+//! `processing_lease_seconds`, so a location whose worker died becomes due again by itself, and any number
+//! of replicas share the work without coordination. A successful store sets the real next refresh time.
+
+pub mod process;
+pub mod read;
+pub mod store;
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+use self::process::{LocationJob, process_location};
+use self::read::Reader;
+use crate::config::CatalogConfig;
+
+/// Entities stitched per transaction.
+const STITCH_BATCH: i64 = 500;
+/// How long an idle worker waits before looking for due work again (it is also woken on demand).
+const IDLE_POLL: Duration = Duration::from_millis(500);
+
+/// Claims up to `limit` due locations.
+pub async fn claim_due_locations(
+    pool: &PgPool,
+    limit: i64,
+    lease_seconds: f64,
+) -> Result<Vec<LocationJob>, sqlx::Error> {
+    sqlx::query_as(
+        "with due as (
+           select id from location where next_refresh_at <= now()
+           order by next_refresh_at limit $1 for update skip locked
+         )
+         update location l set next_refresh_at = now() + make_interval(secs => $2)
+         from due, location r
+         where l.id = due.id and r.id = l.root_id
+         returning l.id, l.type, l.target, l.parent_id, l.root_id, l.declared_by,
+                   r.type as root_type, r.target as root_target",
+    )
+    .bind(limit)
+    .bind(lease_seconds)
+    .fetch_all(pool)
+    .await
+}
+
+/// What one round of work did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Round {
+    pub locations: usize,
+    pub entities_written: usize,
+    pub stitched: usize,
+}
+
+impl Round {
+    pub fn is_idle(&self) -> bool {
+        self.locations == 0 && self.stitched == 0
+    }
+}
+
+/// Processes one batch of due locations (concurrently, up to `processing_workers`).
+pub async fn process_due_locations(pool: &PgPool, reader: &Reader, config: &CatalogConfig) -> anyhow::Result<Round> {
+    let workers = config.processing_workers.max(1);
+    let jobs = claim_due_locations(pool, (workers * 4) as i64, config.processing_lease_seconds as f64).await?;
+    let mut round = Round {
+        locations: jobs.len(),
+        ..Round::default()
+    };
+    let results: Vec<anyhow::Result<store::StoreStats>> = futures::stream::iter(jobs)
+        .map(|job| async move {
+            let started = std::time::Instant::now();
+            let output = process_location(reader, &job).await;
+            let stats = store_with_retry(pool, &job, output, config).await?;
+            metrics::histogram!("atrium_catalog_location_processing_seconds").record(started.elapsed().as_secs_f64());
+            tracing::debug!(location = %job.target, ?stats, "processed location");
+            Ok(stats)
+        })
+        .buffer_unordered(workers)
+        .collect()
+        .await;
+    for result in results {
+        match result {
+            Ok(stats) => round.entities_written += stats.entities_written,
+            // The lease makes the location due again later; one bad location must not stop the others.
+            Err(e) => tracing::error!(error = ?e, "storing a location failed"),
+        }
+    }
+    metrics::counter!("atrium_catalog_locations_processed_total").increment(round.locations as u64);
+    metrics::counter!("atrium_catalog_entities_written_total").increment(round.entities_written as u64);
+    Ok(round)
+}
+
+/// Two workers can deadlock on a popular entity; Postgres aborts one, which simply tries again.
+async fn store_with_retry(
+    pool: &PgPool,
+    job: &LocationJob,
+    output: process::ProcessOutput,
+    config: &CatalogConfig,
+) -> anyhow::Result<store::StoreStats> {
+    let interval = config.refresh_interval_seconds as f64;
+    for attempt in 1..=3 {
+        // The output is cheap to clone compared with re-reading the location.
+        match store::store_output(pool, job, clone_output(&output), config.orphan_policy, interval).await {
+            Ok(stats) => return Ok(stats),
+            Err(e) if attempt < 3 && is_retryable(&e) => {
+                tracing::debug!(error = %e, attempt, "retrying location store");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+fn clone_output(output: &process::ProcessOutput) -> process::ProcessOutput {
+    process::ProcessOutput {
+        entities: output.entities.clone(),
+        rejected: output.rejected.clone(),
+        location_errors: output.location_errors.clone(),
+        read_failed: output.read_failed,
+    }
+}
+
+pub fn is_retryable(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(e) if matches!(e.code().as_deref(), Some("40P01" | "40001")))
+}
+
+/// Stitches until the queue is empty; returns the queue entries consumed.
+pub async fn stitch_pending(pool: &PgPool) -> anyhow::Result<usize> {
+    let mut total = 0;
+    loop {
+        let taken = match crate::catalog::stitch::stitch_batch(pool, STITCH_BATCH).await {
+            Ok(n) => n,
+            Err(e) if is_retryable(&e) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if taken == 0 {
+            break;
+        }
+        total += taken;
+        metrics::counter!("atrium_catalog_entities_stitched_total").increment(taken as u64);
+    }
+    Ok(total)
+}
+
+/// Runs processing and stitching until `shutdown` turns true. Two tasks, so that a slow location does not
+/// hold up stitching and the other way round.
+pub async fn run_workers(
+    pool: PgPool,
+    reader: Reader,
+    config: std::sync::Arc<crate::config::Config>,
+    wake: std::sync::Arc<tokio::sync::Notify>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let processing = {
+        let (pool, wake, mut shutdown) = (pool.clone(), wake.clone(), shutdown.clone());
+        async move {
+            while !*shutdown.borrow() {
+                let round = process_due_locations(&pool, &reader, &config.catalog).await;
+                match round {
+                    Ok(round) if round.locations > 0 => {
+                        wake.notify_waiters();
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = ?e, "catalog processing round failed"),
+                }
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(IDLE_POLL) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+    };
+    let stitching = async move {
+        while !*shutdown.borrow() {
+            match stitch_pending(&pool).await {
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = ?e, "stitching failed"),
+            }
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(IDLE_POLL) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    };
+    tokio::join!(processing, stitching);
+}

@@ -1,0 +1,172 @@
+//! `atrium validate`: lints catalog files the way a catalog repository's CI needs it — every problem with
+//! file, line and field, so a pull request can be fixed in one pass.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::model::refs::EntityRef;
+use super::model::validate::validate_entity_from_file;
+use super::yaml::{YamlLimits, parse_documents};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": {field}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Summary of one lint run.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub files: usize,
+    pub entities: usize,
+    pub problems: Vec<Problem>,
+}
+
+pub fn lint_files(paths: &[PathBuf]) -> Report {
+    let mut report = Report::default();
+    let mut seen_refs: std::collections::HashMap<String, (PathBuf, usize)> = std::collections::HashMap::new();
+    for path in paths {
+        report.files += 1;
+        let problem = |line, field: Option<&str>, message: String| Problem {
+            file: path.clone(),
+            line,
+            field: field.map(str::to_owned),
+            message,
+        };
+        let text = match std::fs::read(path) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => text,
+                Err(_) => {
+                    report.problems.push(problem(None, None, "file is not UTF-8 text".into()));
+                    continue;
+                }
+            },
+            Err(e) => {
+                report.problems.push(problem(None, None, format!("cannot read: {e}")));
+                continue;
+            }
+        };
+        let documents = match parse_documents(&text, &YamlLimits::default()) {
+            Ok(documents) => documents,
+            Err(e) => {
+                report.problems.push(problem(e.line, None, format!("invalid YAML: {}", e.message)));
+                continue;
+            }
+        };
+        for document in documents {
+            report.entities += 1;
+            let mut value = document.value.clone();
+            for (field, message) in resolve_placeholders(path, &mut value, "") {
+                report
+                    .problems
+                    .push(problem(Some(document.line_of(&field)), Some(&field), message));
+            }
+            for error in validate_entity_from_file(&value) {
+                report
+                    .problems
+                    .push(problem(Some(document.line_of(&error.field)), Some(&error.field), error.message));
+            }
+            if let Some(entity_ref) = EntityRef::of_entity(&value) {
+                let key = entity_ref.key();
+                if let Some((first_file, first_line)) = seen_refs.get(&key) {
+                    report.problems.push(problem(
+                        Some(document.line),
+                        Some("metadata.name"),
+                        format!(
+                            "entity {key} is already defined at {}:{first_line}",
+                            first_file.display()
+                        ),
+                    ));
+                } else {
+                    seen_refs.insert(key, (path.clone(), document.line));
+                }
+            }
+        }
+    }
+    report
+}
+
+/// Replaces `$text`/`$json`/`$yaml` placeholders by the referenced file's content (relative to `file`)
+/// so that validation sees what ingestion will see. Returns (field, problem) pairs.
+fn resolve_placeholders(file: &Path, value: &mut Value, path: &str) -> Vec<(String, String)> {
+    let mut problems = Vec::new();
+    match value {
+        Value::Object(map) if map.len() == 1 && map.keys().all(|k| k.starts_with('$')) => {
+            let Some((op, argument)) = map.iter().next().map(|(k, v)| (k.clone(), v.clone())) else {
+                return problems;
+            };
+            let Some(relative) = argument.as_str() else {
+                problems.push((path.to_owned(), format!("{op} placeholder needs a string path")));
+                return problems;
+            };
+            if relative.starts_with("http://") || relative.starts_with("https://") {
+                // Remote content is checked when Atrium reads it; offline linting keeps the field a string.
+                *value = Value::String(String::new());
+                return problems;
+            }
+            let target = file.parent().unwrap_or(Path::new(".")).join(relative);
+            let text = match std::fs::read_to_string(&target) {
+                Ok(text) => text,
+                Err(e) => {
+                    problems.push((path.to_owned(), format!("{op} {relative}: cannot read {}: {e}", target.display())));
+                    return problems;
+                }
+            };
+            *value = match op.as_str() {
+                "$text" => Value::String(text),
+                "$json" => match serde_json::from_str(&text) {
+                    Ok(parsed) => parsed,
+                    Err(e) => {
+                        problems.push((path.to_owned(), format!("$json {relative}: not valid JSON: {e}")));
+                        return problems;
+                    }
+                },
+                "$yaml" => match parse_documents(&text, &YamlLimits::default()) {
+                    Ok(mut docs) if docs.len() == 1 => docs.remove(0).value,
+                    Ok(docs) => {
+                        problems.push((path.to_owned(), format!("$yaml {relative}: expected one document, found {}", docs.len())));
+                        return problems;
+                    }
+                    Err(e) => {
+                        problems.push((path.to_owned(), format!("$yaml {relative}: {e}")));
+                        return problems;
+                    }
+                },
+                other => {
+                    problems.push((path.to_owned(), format!("unknown placeholder {other} (supported: $text, $json, $yaml)")));
+                    return problems;
+                }
+            };
+        }
+        Value::Object(map) => {
+            for (key, child) in map.iter_mut() {
+                let child_path = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                problems.extend(resolve_placeholders(file, child, &child_path));
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter_mut().enumerate() {
+                problems.extend(resolve_placeholders(file, child, &format!("{path}.{i}")));
+            }
+        }
+        _ => {}
+    }
+    problems
+}

@@ -1,0 +1,245 @@
+//! Stitching: turning a processed entity into the final JSON the API serves.
+//!
+//! final = processed body + `metadata.uid` + `metadata.etag` + every relation whose source is this entity
+//! (whichever entity's spec produced it) + `status.items` for its processing errors and, for a Location
+//! entity, the errors of the location it points at. Alongside, the flattened `search` data.
+//!
+//! Work comes from `stitch_queue`. A batch is taken with SKIP LOCKED, and the entity rows are locked in
+//! key order, so two stitchers never write the same entity from different snapshots.
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use sqlx::types::Json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::ingest::process::{ProcessingError, hex};
+use super::search;
+
+#[derive(sqlx::FromRow)]
+struct StitchRow {
+    id: Uuid,
+    entity_key: String,
+    processed: Json<Value>,
+    errors: Json<Vec<ProcessingError>>,
+    etag: Option<String>,
+}
+
+/// Stitches up to `limit` queued entities. Returns how many queue entries were consumed (0 = idle).
+pub async fn stitch_batch(pool: &PgPool, limit: i64) -> Result<usize, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let taken: Vec<String> = sqlx::query_scalar(
+        "delete from stitch_queue where ctid = any(array(
+           select ctid from stitch_queue order by queued_at limit $1 for update skip locked))
+         returning entity_key",
+    )
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    if taken.is_empty() {
+        return Ok(0);
+    }
+    let keys: Vec<String> = taken.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect();
+
+    let rows: Vec<StitchRow> = sqlx::query_as(
+        "select id, entity_key, processed, errors, etag from entity where entity_key = any($1)
+         order by entity_key for update",
+    )
+    .bind(&keys)
+    .fetch_all(&mut *tx)
+    .await?;
+    if rows.is_empty() {
+        tx.commit().await?;
+        return Ok(taken.len());
+    }
+    let row_keys: Vec<&str> = rows.iter().map(|r| r.entity_key.as_str()).collect();
+
+    let relation_rows: Vec<(String, String, String)> = sqlx::query_as(
+        "select distinct source_key, type, target_ref from relation where source_key = any($1)",
+    )
+    .bind(&row_keys)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut relations: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for (source, kind, target) in relation_rows {
+        relations.entry(source).or_default().push((kind, target));
+    }
+    let location_errors: Vec<(String, Json<Vec<ProcessingError>>)> = sqlx::query_as(
+        "select declared_by, errors from location where declared_by = any($1) and errors <> '[]'::jsonb",
+    )
+    .bind(&row_keys)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut pointed_errors: HashMap<String, Vec<ProcessingError>> = HashMap::new();
+    for (key, Json(errors)) in location_errors {
+        pointed_errors.entry(key).or_default().extend(errors);
+    }
+
+    let mut ids = Vec::new();
+    let mut finals = Vec::new();
+    let mut etags = Vec::new();
+    let mut searches = Vec::new();
+    let mut texts = Vec::new();
+    let mut facet_ids = Vec::new();
+    let mut facet_keys = Vec::new();
+    let mut facet_values = Vec::new();
+    for row in rows {
+        let mut errors = row.errors.0;
+        errors.extend(pointed_errors.remove(&row.entity_key).unwrap_or_default());
+        let mut entity_relations = relations.remove(&row.entity_key).unwrap_or_default();
+        entity_relations.sort();
+        let (body, index) = stitch_entity(row.id, row.processed.0, &entity_relations, errors);
+        let etag = body
+            .get("metadata")
+            .and_then(|m| m.get("etag"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if etag.is_some() && etag == row.etag {
+            continue; // nothing visible changed: no write
+        }
+        for (key, value) in index.facets {
+            facet_ids.push(row.id);
+            facet_keys.push(key);
+            facet_values.push(value);
+        }
+        ids.push(row.id);
+        finals.push(body.to_string());
+        etags.push(etag);
+        searches.push(Json(Value::Object(index.search)));
+        texts.push(index.text);
+    }
+    if !ids.is_empty() {
+        sqlx::query(
+            "update entity set final = u.final, etag = u.etag, search = u.search, search_text = u.text
+             from unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::text[]) as u(id, final, etag, search, text)
+             where entity.id = u.id",
+        )
+        .bind(&ids)
+        .bind(finals)
+        .bind(etags)
+        .bind(searches)
+        .bind(texts)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("delete from entity_facet where entity_id = any($1)")
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "insert into entity_facet (entity_id, key, value)
+             select * from unnest($1::uuid[], $2::text[], $3::text[])",
+        )
+        .bind(facet_ids)
+        .bind(facet_keys)
+        .bind(facet_values)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(taken.len())
+}
+
+/// Builds the final body and its search index. Pure, so it is unit-tested without a database.
+pub fn stitch_entity(
+    id: Uuid,
+    processed: Value,
+    relations: &[(String, String)],
+    mut errors: Vec<ProcessingError>,
+) -> (Value, search::SearchIndex) {
+    let mut body = ordered_entity(processed);
+    if let Some(Value::Object(metadata)) = body.get_mut("metadata") {
+        metadata.insert("uid".to_owned(), Value::String(id.to_string()));
+        metadata.remove("etag");
+    }
+    body.insert(
+        "relations".to_owned(),
+        Value::Array(
+            relations
+                .iter()
+                .map(|(kind, target)| json!({"type": kind, "targetRef": target}))
+                .collect(),
+        ),
+    );
+    let mut value = Value::Object(body);
+    let (index, clash) = search::build(&value);
+    if let Some(clash) = clash {
+        errors.push(ProcessingError::new("InputError", clash));
+    }
+    if let Value::Object(body) = &mut value {
+        if !errors.is_empty() {
+            let items: Vec<Value> = errors
+                .iter()
+                .map(|e| {
+                    json!({
+                        "type": "backstage.io/catalog-processing",
+                        "level": "error",
+                        "message": format!("{}: {}", e.name, e.message),
+                        "error": {"name": e.name, "message": e.message},
+                    })
+                })
+                .collect();
+            body.insert("status".to_owned(), json!({ "items": items }));
+        }
+        let etag = hex(&Sha256::digest(Value::Object(body.clone()).to_string().as_bytes()));
+        if let Some(Value::Object(metadata)) = body.get_mut("metadata") {
+            metadata.insert("etag".to_owned(), Value::String(etag[..32].to_owned()));
+        }
+    }
+    (value, index)
+}
+
+/// jsonb stores keys sorted by length; put them back in the order people write them.
+fn ordered_entity(processed: Value) -> Map<String, Value> {
+    const TOP: &[&str] = &["apiVersion", "kind", "metadata", "spec"];
+    const METADATA: &[&str] = &["namespace", "name", "title", "description", "labels", "annotations", "tags", "links"];
+    let Value::Object(mut map) = processed else {
+        return Map::new();
+    };
+    if let Some(Value::Object(metadata)) = map.remove("metadata") {
+        map.insert("metadata".to_owned(), Value::Object(reorder(metadata, METADATA)));
+    }
+    reorder(map, TOP)
+}
+
+fn reorder(mut map: Map<String, Value>, first: &[&str]) -> Map<String, Value> {
+    let mut out = Map::new();
+    for key in first {
+        if let Some(value) = map.remove(*key) {
+            out.insert((*key).to_owned(), value);
+        }
+    }
+    let mut rest: Vec<(String, Value)> = map.into_iter().collect();
+    rest.sort_by(|a, b| a.0.cmp(&b.0));
+    out.extend(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn final_form_has_uid_etag_relations_and_status() {
+        let id = Uuid::new_v4();
+        let processed = json!({"spec": {"type": "service"}, "kind": "Component",
+            "metadata": {"name": "a", "namespace": "default"}, "apiVersion": "backstage.io/v1alpha1"});
+        let relations = vec![("ownedBy".to_owned(), "group:default/team".to_owned())];
+        let (body, index) = stitch_entity(id, processed.clone(), &relations, vec![]);
+        let keys: Vec<&String> = body.as_object().expect("object").keys().collect();
+        assert_eq!(keys, ["apiVersion", "kind", "metadata", "spec", "relations"]);
+        assert_eq!(body["metadata"]["uid"], id.to_string());
+        assert_eq!(body["relations"][0]["targetRef"], "group:default/team");
+        assert!(body.get("status").is_none());
+        assert_eq!(index.search["relations.ownedby"], json!(["group:default/team"]));
+
+        let (again, _) = stitch_entity(id, processed.clone(), &relations, vec![]);
+        assert_eq!(again["metadata"]["etag"], body["metadata"]["etag"], "etag is stable");
+        let errors = vec![ProcessingError::new("InputError", "bad")];
+        let (failed, _) = stitch_entity(id, processed, &relations, errors);
+        assert_ne!(failed["metadata"]["etag"], body["metadata"]["etag"]);
+        assert_eq!(failed["status"]["items"][0]["error"]["name"], "InputError");
+        assert_eq!(failed["status"]["items"][0]["level"], "error");
+    }
+}

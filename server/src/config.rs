@@ -1,0 +1,300 @@
+//! Typed configuration: `atrium.yaml` (optional) overlaid with `ATRIUM_*` environment variables and flags.
+//!
+//! Every field has a default that makes `atrium serve` work out of the box against a local Postgres with
+//! the demo catalog. docs/configuration.md lists every field; keep the two in step.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub catalog: CatalogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on. Default `127.0.0.1:7007` (Backstage's backend port).
+    pub listen: SocketAddr,
+    /// Largest request body accepted, in bytes. Default 2 MiB.
+    pub body_limit_bytes: usize,
+    /// Requests taking longer than this are answered with 408. Default 30 s.
+    pub request_timeout_seconds: u64,
+    /// Log format: `pretty` (default) or `json`.
+    pub log_format: LogFormat,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7007)),
+            body_limit_bytes: 2 * 1024 * 1024,
+            request_timeout_seconds: 30,
+            log_format: LogFormat::Pretty,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Postgres URL. Usually given as `DATABASE_URL`; it may carry a password, so it is never logged whole.
+    pub url: String,
+    /// Connection pool size per replica. Default 10.
+    pub max_connections: u32,
+    /// Create the database named in the URL when it does not exist. Default true.
+    pub create_if_missing: bool,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "postgres://postgres@127.0.0.1:5432/atrium".to_owned(),
+            max_connections: 10,
+            create_if_missing: true,
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("create_if_missing", &self.create_if_missing)
+            .finish()
+    }
+}
+
+/// The URL with any password replaced, for logs and error messages.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("****"));
+            parsed.to_string()
+        }
+        Ok(parsed) => parsed.to_string(),
+        Err(_) => "<unparseable database URL>".to_owned(),
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// Locations registered at start-up (origin `config`). Default: the demo catalog, `catalog/all.yaml`.
+    pub locations: Vec<LocationConfig>,
+    /// Directories that `file` locations must lie under (after resolving symlinks). Default `["catalog"]`.
+    pub file_roots: Vec<PathBuf>,
+    /// Hosts that `url` locations may be read from: exact names, `*.example.com` wildcards, or
+    /// `host:port`. Empty (the default) means url locations are refused.
+    pub url_allowlist: Vec<String>,
+    /// Largest catalog file read, in bytes. Default 1 MiB.
+    pub max_file_bytes: usize,
+    /// Time limit for reading one url target. Default 10 s.
+    pub url_timeout_seconds: u64,
+    /// How often every location is re-read. Default 120 s.
+    pub refresh_interval_seconds: u64,
+    /// How long a claimed location stays claimed before another worker may take it. Default 60 s.
+    pub processing_lease_seconds: u64,
+    /// Locations processed at once per replica. Default 4.
+    pub processing_workers: usize,
+    /// What happens to entities their location stopped emitting: `delete` (default) or `keep`
+    /// (kept, annotated `backstage.io/orphan: "true"`).
+    pub orphan_policy: OrphanPolicy,
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        Self {
+            locations: vec![LocationConfig {
+                location_type: "file".to_owned(),
+                target: "catalog/all.yaml".to_owned(),
+            }],
+            file_roots: vec![PathBuf::from("catalog")],
+            url_allowlist: Vec::new(),
+            max_file_bytes: 1024 * 1024,
+            url_timeout_seconds: 10,
+            refresh_interval_seconds: 120,
+            processing_lease_seconds: 60,
+            processing_workers: 4,
+            orphan_policy: OrphanPolicy::Delete,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LocationConfig {
+    #[serde(rename = "type")]
+    pub location_type: String,
+    pub target: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OrphanPolicy {
+    Delete,
+    Keep,
+}
+
+/// Environment variables that override the file. Flags of the same meaning are handled in main.rs.
+const ENV_OVERRIDES: &[&str] = &[
+    "DATABASE_URL",
+    "ATRIUM_LISTEN",
+    "ATRIUM_LOG_FORMAT",
+    "ATRIUM_CATALOG_LOCATIONS",
+    "ATRIUM_CATALOG_FILE_ROOTS",
+    "ATRIUM_CATALOG_URL_ALLOWLIST",
+    "ATRIUM_CATALOG_REFRESH_INTERVAL_SECONDS",
+    "ATRIUM_CATALOG_ORPHAN_POLICY",
+    "ATRIUM_CATALOG_PROCESSING_WORKERS",
+];
+
+impl Config {
+    /// Reads `path` if given (an explicit path must exist), else `./atrium.yaml` when present, then
+    /// applies the environment.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        let mut config = match path {
+            Some(path) => Self::from_file(path)?,
+            None if Path::new("atrium.yaml").exists() => Self::from_file(Path::new("atrium.yaml"))?,
+            None => Self::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        Ok(config)
+    }
+
+    fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        serde_saphyr::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+
+    /// Applies `ATRIUM_*` variables; `lookup` is `std::env::var` outside tests.
+    pub fn apply_env(&mut self, lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        for name in ENV_OVERRIDES {
+            let Some(value) = lookup(name).filter(|v| !v.trim().is_empty()) else {
+                continue;
+            };
+            let bad = |e: &dyn std::fmt::Display| anyhow::anyhow!("{name}={value:?} is not valid: {e}");
+            match *name {
+                "DATABASE_URL" => self.database.url = value.clone(),
+                "ATRIUM_LISTEN" => self.server.listen = value.parse().map_err(|e| bad(&e))?,
+                "ATRIUM_LOG_FORMAT" => {
+                    self.server.log_format = match value.as_str() {
+                        "json" => LogFormat::Json,
+                        "pretty" => LogFormat::Pretty,
+                        _ => return Err(bad(&"expected `json` or `pretty`")),
+                    }
+                }
+                "ATRIUM_CATALOG_LOCATIONS" => {
+                    self.catalog.locations = split_list(&value)
+                        .map(|item| parse_location_shorthand(&item).map_err(|e| bad(&e)))
+                        .collect::<anyhow::Result<_>>()?;
+                }
+                "ATRIUM_CATALOG_FILE_ROOTS" => {
+                    self.catalog.file_roots = split_list(&value).map(PathBuf::from).collect()
+                }
+                "ATRIUM_CATALOG_URL_ALLOWLIST" => self.catalog.url_allowlist = split_list(&value).collect(),
+                "ATRIUM_CATALOG_REFRESH_INTERVAL_SECONDS" => {
+                    self.catalog.refresh_interval_seconds = value.parse().map_err(|e| bad(&e))?
+                }
+                "ATRIUM_CATALOG_PROCESSING_WORKERS" => {
+                    self.catalog.processing_workers = value.parse().map_err(|e| bad(&e))?
+                }
+                "ATRIUM_CATALOG_ORPHAN_POLICY" => {
+                    self.catalog.orphan_policy = match value.as_str() {
+                        "delete" => OrphanPolicy::Delete,
+                        "keep" => OrphanPolicy::Keep,
+                        _ => return Err(bad(&"expected `delete` or `keep`")),
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+fn split_list(value: &str) -> impl Iterator<Item = String> + '_ {
+    value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+/// `file:path/to/catalog.yaml` or `url:https://host/catalog-info.yaml`; a bare `https://` URL is a url
+/// location and anything else a file path.
+pub fn parse_location_shorthand(item: &str) -> Result<LocationConfig, String> {
+    let (location_type, target) = if let Some(rest) = item.strip_prefix("file:") {
+        ("file", rest)
+    } else if let Some(rest) = item.strip_prefix("url:") {
+        ("url", rest)
+    } else if item.starts_with("http://") || item.starts_with("https://") {
+        ("url", item)
+    } else {
+        ("file", item)
+    };
+    if target.is_empty() {
+        return Err(format!("location {item:?} has no target"));
+    }
+    Ok(LocationConfig {
+        location_type: location_type.to_owned(),
+        target: target.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file_values() {
+        let mut config = Config::default();
+        config
+            .apply_env(|name| match name {
+                "ATRIUM_LISTEN" => Some("0.0.0.0:8080".into()),
+                "ATRIUM_CATALOG_LOCATIONS" => Some("file:a.yaml, https://example.com/c.yaml".into()),
+                "ATRIUM_CATALOG_ORPHAN_POLICY" => Some("keep".into()),
+                _ => None,
+            })
+            .expect("valid env");
+        assert_eq!(config.server.listen.port(), 8080);
+        assert_eq!(config.catalog.locations.len(), 2);
+        assert_eq!(config.catalog.locations[1].location_type, "url");
+        assert_eq!(config.catalog.orphan_policy, OrphanPolicy::Keep);
+    }
+
+    #[test]
+    fn bad_env_value_names_the_variable() {
+        let mut config = Config::default();
+        let err = config
+            .apply_env(|name| (name == "ATRIUM_LISTEN").then(|| "not-an-address".into()))
+            .expect_err("must fail");
+        assert!(err.to_string().contains("ATRIUM_LISTEN"), "{err}");
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact_url("postgres://u:secret@db:5432/atrium"),
+            "postgres://u:****@db:5432/atrium"
+        );
+    }
+
+    #[test]
+    fn yaml_file_with_unknown_key_is_rejected() {
+        let err = serde_saphyr::from_str::<Config>("catalog:\n  refresh_intervl_seconds: 5\n")
+            .expect_err("unknown key");
+        assert!(err.to_string().contains("refresh_intervl_seconds"), "{err}");
+    }
+}

@@ -1,0 +1,68 @@
+//! Connecting to Postgres: create the database if asked, check the server is there, run migrations.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, PgPool};
+
+use crate::config::{DatabaseConfig, redact_url};
+
+/// Opens the pool. When the server cannot be reached the error is one line that names the URL (password
+/// hidden) and says how to start a Postgres, because that is what a newcomer hits first.
+pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<PgPool> {
+    let options = PgConnectOptions::from_str(&config.url)
+        .with_context(|| format!("DATABASE_URL {} is not a valid Postgres URL", redact_url(&config.url)))?
+        .log_statements(tracing::log::LevelFilter::Trace)
+        .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
+    if config.create_if_missing {
+        create_database_if_missing(&options, &config.url).await?;
+    }
+    PgPoolOptions::new()
+        .max_connections(config.max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .map_err(|e| unreachable_error(&config.url, &e))
+}
+
+fn unreachable_error(url: &str, error: &sqlx::Error) -> anyhow::Error {
+    anyhow::anyhow!(
+        "cannot connect to Postgres at {} ({error}); start one (e.g. `pg_ctlcluster 15 main start`, or \
+         `docker compose up -d postgres`) or set DATABASE_URL",
+        redact_url(url)
+    )
+}
+
+/// Connects to the server's `postgres` database and creates the one named in the URL if it is missing.
+async fn create_database_if_missing(options: &PgConnectOptions, url: &str) -> anyhow::Result<()> {
+    let Some(name) = options.get_database().map(str::to_owned) else {
+        return Ok(());
+    };
+    let admin = options.clone().database("postgres");
+    let mut conn = admin.connect().await.map_err(|e| unreachable_error(url, &e))?;
+    let exists: bool = sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
+        .bind(&name)
+        .fetch_one(&mut conn)
+        .await?;
+    if !exists {
+        // Identifiers cannot be bound as parameters; quote it the way Postgres quotes identifiers.
+        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        let created = sqlx::query(sqlx::AssertSqlSafe(format!("create database {quoted}")))
+            .execute(&mut conn)
+            .await;
+        match created {
+            Ok(_) => tracing::info!(database = %name, "created database"),
+            // Another replica may have created it between our check and our create.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
+            Err(e) => return Err(e).context(format!("cannot create database {name}")),
+        }
+    }
+    Ok(())
+}
+
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    crate::MIGRATOR.run(pool).await.context("running database migrations")?;
+    Ok(())
+}

@@ -1,0 +1,139 @@
+//! The `atrium` command: parse the command line, set up logging, dispatch.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use atrium::config::Config;
+
+#[derive(Parser)]
+#[command(name = "atrium", version, about = "Self-service developer portal: a Backstage-compatible catalog on Postgres")]
+struct Cli {
+    /// Config file (default: ./atrium.yaml when it exists).
+    #[arg(long, global = true, env = "ATRIUM_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the portal: migrate, load the configured catalog locations, serve HTTP.
+    Serve {
+        /// Address to listen on (overrides server.listen / ATRIUM_LISTEN).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Lint catalog files: every problem with file, line and field; exit 1 if there is any.
+    Validate {
+        /// Catalog files (catalog-info.yaml and friends).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("atrium: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Validate { files } = &cli.command {
+        return Ok(validate(files));
+    }
+    let mut config = Config::load(cli.config.as_deref())?;
+    atrium::telemetry::init_tracing(config.server.log_format);
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    match cli.command {
+        Command::Serve { listen } => {
+            if let Some(listen) = listen {
+                config.server.listen = listen;
+            }
+            runtime.block_on(serve(config))?;
+        }
+        Command::Migrate => runtime.block_on(async {
+            let pool = atrium::db::connect(&config.database).await?;
+            atrium::db::migrate(&pool).await?;
+            println!("migrations applied");
+            anyhow::Ok(())
+        })?,
+        Command::Validate { .. } => {}
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn validate(files: &[PathBuf]) -> ExitCode {
+    let report = atrium::catalog::lint::lint_files(files);
+    for problem in &report.problems {
+        println!("{problem}");
+    }
+    let summary = format!(
+        "{} file(s), {} entit{}, {} problem(s)",
+        report.files,
+        report.entities,
+        if report.entities == 1 { "y" } else { "ies" },
+        report.problems.len()
+    );
+    if report.problems.is_empty() {
+        eprintln!("ok: {summary}");
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("failed: {summary}");
+        ExitCode::FAILURE
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    atrium::catalog::install_crypto_provider();
+    let pool = atrium::db::connect(&config.database).await?;
+    atrium::db::migrate(&pool).await?;
+    let listen = config.server.listen;
+    let state = atrium::AppState::new(pool, config)?;
+    state.catalog.sync_configured_locations().await?;
+
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let workers = state.catalog.spawn_workers(shutdown_rx);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(address = %listener.local_addr()?, "atrium is serving");
+    axum::serve(listener, atrium::app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("shutting down: letting catalog workers finish their current batch");
+    let _ = shutdown_tx.send(true);
+    let _ = workers.await;
+    Ok(())
+}
+
+/// SIGTERM (Kubernetes, docker stop) or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,42 @@
+//! Shared application state: one `Clone` struct handed to every handler.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use sqlx::PgPool;
+
+use crate::catalog::CatalogService;
+use crate::config::Config;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: PgPool,
+    pub config: Arc<Config>,
+    pub catalog: CatalogService,
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+}
+
+impl AppState {
+    pub fn new(db: PgPool, config: Config) -> anyhow::Result<Self> {
+        let config = Arc::new(config);
+        let catalog = CatalogService::new(db.clone(), config.clone())?;
+        Ok(Self {
+            db,
+            config,
+            catalog,
+            metrics: crate::telemetry::metrics_handle(),
+        })
+    }
+}
+
+impl FromRef<AppState> for PgPool {
+    fn from_ref(state: &AppState) -> Self {
+        state.db.clone()
+    }
+}
+
+impl FromRef<AppState> for CatalogService {
+    fn from_ref(state: &AppState) -> Self {
+        state.catalog.clone()
+    }
+}
