@@ -21,7 +21,7 @@ pub async fn insert_root_location(
         "insert into location (id, type, target, root_id, declared_by, origin)
          values ($1, $2, $3, $1, $4, $5)
          on conflict (type, target) where parent_id is null do nothing
-         returning id, type, target",
+         returning id, type, target, declared_by",
     )
     .bind(id)
     .bind(target.location_type())
@@ -48,13 +48,13 @@ pub async fn delete_location(tx: &mut PgConnection, id: Uuid, policy: OrphanPoli
 }
 
 pub async fn list_locations(db: impl PgExecutor<'_>) -> Result<Vec<LocationRow>, sqlx::Error> {
-    sqlx::query_as("select id, type, target from location where parent_id is null order by created_at, id")
+    sqlx::query_as("select id, type, target, declared_by from location where parent_id is null order by created_at, id")
         .fetch_all(db)
         .await
 }
 
 pub async fn get_location(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<LocationRow>, sqlx::Error> {
-    sqlx::query_as("select id, type, target from location where id = $1 and parent_id is null")
+    sqlx::query_as("select id, type, target, declared_by from location where id = $1 and parent_id is null")
         .bind(id)
         .fetch_optional(db)
         .await
@@ -63,7 +63,7 @@ pub async fn get_location(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Lo
 /// The registered location at the top of the tree that provides an entity.
 pub async fn get_location_by_entity(db: impl PgExecutor<'_>, key: &str) -> Result<Option<LocationRow>, sqlx::Error> {
     sqlx::query_as(
-        "select r.id, r.type, r.target from entity e
+        "select r.id, r.type, r.target, r.declared_by from entity e
          join location l on l.id = e.location_id join location r on r.id = l.root_id
          where e.entity_key = $1",
     )
@@ -217,13 +217,21 @@ pub async fn query_entities(db: impl PgExecutor<'_>, query: &EntityQuery<'_>) ->
         let cmp = if forward { ">" } else { "<" };
         match order {
             Some(order) if order.nullable() => {
-                q.push(format!(" and (({sort_sql}) is null, coalesce({sort_sql}, ''), e.id) {cmp} ("))
+                // Entities without the field come last in both directions, so the null flag is compared
+                // on its own: past the last non-null row come the nulls (going forward), and before the
+                // first null row come the non-nulls (going backwards).
+                let null_side = if keyset.backwards { "(" } else { "not (" };
+                q.push(format!(" and ((({sort_sql}) is null) = ("))
+                    .push_bind(!keyset.backwards)
+                    .push(format!(") and {null_side}"))
                     .push_bind(keyset.sort_value.is_none())
-                    .push(", ")
+                    .push(format!(") or (({sort_sql}) is null) = "))
+                    .push_bind(keyset.sort_value.is_none())
+                    .push(format!(" and (coalesce({sort_sql}, ''), e.id) {cmp} ("))
                     .push_bind(keyset.sort_value.clone().unwrap_or_default())
                     .push(", ")
                     .push_bind(keyset.uid)
-                    .push(")");
+                    .push("))");
             }
             Some(_) => {
                 q.push(format!(" and ({sort_sql}, e.id) {cmp} ("))
@@ -239,11 +247,13 @@ pub async fn query_entities(db: impl PgExecutor<'_>, query: &EntityQuery<'_>) ->
     }
     let backwards = query.keyset.is_some_and(|k| k.backwards);
     let direction = if descending != backwards { "desc" } else { "asc" };
+    // Missing values sort last whatever the direction (reversed only while walking backwards).
+    let nulls = if backwards { "desc" } else { "asc" };
     q.push(" order by ");
     for order in query.order {
         let dir = if order.descending != backwards { "desc" } else { "asc" };
         if order.nullable() {
-            q.push(format!("({}) is null {dir}, ", order.sql()));
+            q.push(format!("({}) is null {nulls}, ", order.sql()));
         }
         q.push(format!("{} {dir}, ", order.sql()));
     }

@@ -35,6 +35,10 @@ pub struct LocationRow {
     #[sqlx(rename = "type")]
     pub location_type: String,
     pub target: String,
+    /// The generated Location entity that represents this registration.
+    #[serde(rename = "entityRef")]
+    #[sqlx(rename = "declared_by")]
+    pub entity_ref: String,
 }
 
 /// Catalog operations shared by the API, the start-up code and the tests.
@@ -77,7 +81,7 @@ impl CatalogService {
         // Serialise concurrent start-ups of several replicas.
         sqlx::query("select pg_advisory_xact_lock(7007001)").execute(&mut *tx).await?;
         let current: Vec<LocationRow> =
-            sqlx::query_as("select id, type, target from location where parent_id is null and origin = 'config'")
+            sqlx::query_as("select id, type, target, declared_by from location where parent_id is null and origin = 'config'")
                 .fetch_all(&mut *tx)
                 .await?;
         for row in &current {

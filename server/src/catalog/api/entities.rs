@@ -97,13 +97,14 @@ pub async fn get_entity_by_uid(State(state): State<AppState>, Path(uid): Path<St
     db::get_final_by_uid(&state.db, parsed).await?.map(RawJson).ok_or_else(not_found)
 }
 
+/// Deletes an entity (it comes back at its location's next refresh if still there). Deleting a uid that
+/// does not exist succeeds, as in Backstage: the outcome the caller wanted holds.
 pub async fn delete_entity_by_uid(State(state): State<AppState>, Path(uid): Path<String>) -> Result<StatusCode> {
-    let not_found = || AppError::not_found(format!("No entity with uid {uid}"));
-    let parsed = Uuid::parse_str(&uid).map_err(|_| not_found())?;
+    let Ok(parsed) = Uuid::parse_str(&uid) else {
+        return Ok(StatusCode::NO_CONTENT);
+    };
     let mut tx = state.db.begin().await?;
-    if !db::delete_entity(&mut tx, parsed).await? {
-        return Err(not_found());
-    }
+    db::delete_entity(&mut tx, parsed).await?;
     tx.commit().await?;
     state.catalog.wake();
     Ok(StatusCode::NO_CONTENT)
@@ -145,8 +146,9 @@ pub async fn get_entity_ancestry(
             None => break,
         }
     }
+    // Backstage names the entity asked about as the root of its ancestry answer.
     let root = items
-        .last()
+        .first()
         .and_then(|item| EntityRef::of_entity(&item["entity"]))
         .map(|r| r.to_string())
         .unwrap_or(start);

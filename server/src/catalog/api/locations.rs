@@ -83,6 +83,7 @@ pub async fn create_location(
         id: existing.map(|(id,)| id).unwrap_or_else(Uuid::new_v4),
         location_type: target.location_type().to_owned(),
         target: target.target_string(),
+        entity_ref: generated_location_key(&target),
     };
     Ok(created(json!({ "location": location, "entities": entities, "exists": existing.is_some() })))
 }

@@ -232,7 +232,14 @@ fn parse_order_field(raw: &[String]) -> Result<Option<OrderField>> {
     }
 }
 
-async fn run_page(state: &AppState, request: PageRequest) -> Result<Response> {
+async fn run_page(state: &AppState, mut request: PageRequest) -> Result<Response> {
+    // Without fields, text search looks at the field the page is ordered by (Backstage's behaviour),
+    // and at Atrium's default text fields when there is no order either.
+    if let (Some(text), Some(order)) = (request.full_text.as_mut(), request.order.as_ref())
+        && text.fields.is_empty()
+    {
+        text.fields = vec![order.field.clone()];
+    }
     let order: Vec<OrderField> = request.order.iter().cloned().collect();
     let query = EntityQuery {
         filter: request.filter.as_ref(),

@@ -82,11 +82,11 @@ pub struct ProcessOutput {
     pub read_failed: bool,
 }
 
-/// Name of the Location entity Backstage generates for a registered location: `generated-<sha1>`.
-/// SHA-256 here (truncated to 40 hex digits) — the name only has to be stable and unique.
+/// Name of the Location entity generated for a registered location: `generated-<sha1 of type:target>`,
+/// exactly as Backstage names it, so refs survive a move from Backstage to Atrium.
 pub fn generated_location_name(location_type: &str, target: &str) -> String {
-    let digest = Sha256::digest(format!("{location_type}:{target}").as_bytes());
-    format!("generated-{}", &hex(&digest)[..40])
+    let digest = sha1::Sha1::digest(format!("{location_type}:{target}").as_bytes());
+    format!("generated-{}", hex(&digest))
 }
 
 pub fn generated_location_entity(location_type: &str, target: &str) -> Value {
@@ -181,7 +181,9 @@ pub async fn process_location(reader: &Reader, job: &LocationJob) -> ProcessOutp
         let (Some(entity_ref), Some(key)) = (entity_ref, key) else {
             continue; // validation guarantees a ref; nothing to do otherwise
         };
-        match finish_entity(reader, base, document, &location_ref, &origin_ref, &place) {
+        // The generated entity stands for this very location; following its target would read it twice.
+        let follow_targets = if is_generated { None } else { base };
+        match finish_entity(reader, follow_targets, document, &location_ref, &origin_ref, &place) {
             Ok(emitted) => output.entities.push(EmittedEntity { entity_ref, key, ..emitted }),
             Err(errors) => output.rejected.push((key, errors)),
         }
@@ -197,7 +199,8 @@ async fn read_and_parse(reader: &Reader, target: &Target) -> Result<Vec<ParsedDo
     })
 }
 
-/// Defaults, server annotations, relations and child locations of a valid entity.
+/// Defaults, server annotations, relations and child locations of a valid entity. `base` is where a
+/// Location entity's relative targets are resolved; `None` means its targets are not followed.
 fn finish_entity(
     reader: &Reader,
     base: Option<&Target>,
@@ -232,7 +235,7 @@ fn finish_entity(
 
     let mut errors = Vec::new();
     let mut child_locations = Vec::new();
-    if entity.get("kind").and_then(Value::as_str).is_some_and(|k| k.eq_ignore_ascii_case("location")) {
+    if base.is_some() && entity.get("kind").and_then(Value::as_str).is_some_and(|k| k.eq_ignore_ascii_case("location")) {
         let (targets, target_errors) = location_targets(reader, base, &entity);
         child_locations = targets;
         errors.extend(target_errors.into_iter().map(|m| ProcessingError::new("InputError", format!("{place}: {m}"))));

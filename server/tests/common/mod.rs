@@ -1,0 +1,250 @@
+//! Shared test helpers: a `TestApp` that drives the real router against the per-test Postgres database
+//! that `#[sqlx::test]` creates, with a temporary directory as the only allowed catalog root.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::path::{Path, PathBuf};
+
+use atrium::config::{CatalogConfig, Config, OrphanPolicy};
+use atrium::{AppState, app};
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use sqlx::PgPool;
+use tower::ServiceExt;
+
+pub struct TestApp {
+    pub state: AppState,
+    pub router: Router,
+    pub root: tempfile::TempDir,
+}
+
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: Value,
+}
+
+impl TestApp {
+    pub async fn new(pool: PgPool) -> Self {
+        Self::with_config(pool, |_| {}).await
+    }
+
+    /// A test app whose catalog config `adjust` may change (allowlists, orphan policy...).
+    pub async fn with_config(pool: PgPool, adjust: impl FnOnce(&mut CatalogConfig)) -> Self {
+        let root = tempfile::tempdir().expect("tempdir");
+        let mut config = Config::default();
+        config.catalog = CatalogConfig {
+            locations: Vec::new(),
+            file_roots: vec![root.path().to_path_buf()],
+            orphan_policy: OrphanPolicy::Delete,
+            ..CatalogConfig::default()
+        };
+        adjust(&mut config.catalog);
+        let state = AppState::new(pool, config).expect("state");
+        let router = app(state.clone());
+        Self { state, router, root }
+    }
+
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.root.path().join(relative)
+    }
+
+    /// Writes a file under the catalog root (creating folders).
+    pub fn write(&self, relative: &str, content: &str) -> PathBuf {
+        let path = self.path(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&path, content).expect("write");
+        path
+    }
+
+    pub fn remove(&self, relative: &str) {
+        std::fs::remove_file(self.path(relative)).expect("remove");
+    }
+
+    /// Registers a file location through the API and returns its id.
+    pub async fn register(&self, relative: &str) -> String {
+        let target = self.path(relative).display().to_string();
+        let response = self
+            .post("/api/catalog/locations", serde_json::json!({"type": "file", "target": target}))
+            .await;
+        assert_eq!(response.status, StatusCode::CREATED, "register {relative}: {}", response.body);
+        response.body["location"]["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Runs processing and stitching until nothing is due (deterministic: no background workers).
+    pub async fn process(&self) {
+        self.state.catalog.process_until_idle().await.expect("processing");
+    }
+
+    /// Makes every location due now and processes: what the next refresh interval would do.
+    pub async fn refresh_all(&self) {
+        sqlx::query("update location set next_refresh_at = now()")
+            .execute(&self.state.db)
+            .await
+            .expect("make due");
+        self.process().await;
+    }
+
+    pub async fn request(&self, method: Method, uri: &str, body: Option<Value>) -> Response {
+        let mut builder = Request::builder().method(method).uri(uri);
+        let body = match body {
+            Some(json) => {
+                builder = builder.header(header::CONTENT_TYPE, "application/json");
+                Body::from(json.to_string())
+            }
+            None => Body::empty(),
+        };
+        let response = self
+            .router
+            .clone()
+            .oneshot(builder.body(body).expect("request"))
+            .await
+            .expect("infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        Response { status, headers, body }
+    }
+
+    pub async fn get(&self, uri: &str) -> Response {
+        self.request(Method::GET, uri, None).await
+    }
+
+    pub async fn post(&self, uri: &str, body: Value) -> Response {
+        self.request(Method::POST, uri, Some(body)).await
+    }
+
+    pub async fn delete(&self, uri: &str) -> Response {
+        self.request(Method::DELETE, uri, None).await
+    }
+
+    /// The entity's final JSON, or panics with the status.
+    pub async fn entity(&self, kind: &str, name: &str) -> Value {
+        let response = self.get(&format!("/api/catalog/entities/by-name/{kind}/default/{name}")).await;
+        assert_eq!(response.status, StatusCode::OK, "{kind}/{name}: {}", response.body);
+        response.body
+    }
+
+    pub async fn entity_status(&self, kind: &str, name: &str) -> StatusCode {
+        self.get(&format!("/api/catalog/entities/by-name/{kind}/default/{name}")).await.status
+    }
+
+    /// Names of the entities an entity list answer holds, sorted.
+    pub fn names(body: &Value) -> Vec<String> {
+        let items = body.get("items").unwrap_or(body);
+        let mut names: Vec<String> = items
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|e| e["metadata"]["name"].as_str().expect("name").to_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+/// Relations of an entity as "type target" strings, sorted.
+pub fn relations(entity: &Value) -> Vec<String> {
+    let mut out: Vec<String> = entity["relations"]
+        .as_array()
+        .expect("relations")
+        .iter()
+        .map(|r| format!("{} {}", r["type"].as_str().expect("type"), r["targetRef"].as_str().expect("ref")))
+        .collect();
+    out.sort();
+    out
+}
+
+pub fn workspace_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root")
+}
+
+/// A small, valid company catalog used by several tests.
+pub const ORG: &str = r#"
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata:
+  name: team-a
+  title: Team A
+spec:
+  type: team
+  children: []
+---
+apiVersion: backstage.io/v1alpha1
+kind: User
+metadata:
+  name: alice
+spec:
+  memberOf: [team-a]
+---
+apiVersion: backstage.io/v1alpha1
+kind: System
+metadata:
+  name: payments
+spec:
+  owner: team-a
+"#;
+
+pub const SERVICES: &str = r#"
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: checkout
+  description: Takes the money
+  tags: [java, pci]
+spec:
+  type: service
+  lifecycle: production
+  owner: team-a
+  system: payments
+  providesApis: [checkout-api]
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: storefront
+  tags: [typescript]
+spec:
+  type: website
+  lifecycle: experimental
+  owner: user:alice
+  consumesApis: [checkout-api]
+  dependsOn: [component:checkout]
+---
+apiVersion: backstage.io/v1alpha1
+kind: API
+metadata:
+  name: checkout-api
+spec:
+  type: openapi
+  lifecycle: production
+  owner: team-a
+  definition:
+    $text: ./checkout-openapi.yaml
+"#;
+
+pub const CHECKOUT_OPENAPI: &str = "openapi: 3.0.0\ninfo: {title: Checkout, version: '1'}\npaths: {}\n";
+
+/// Writes ORG + SERVICES under a root `catalog.yaml` Location and registers it; returns the location id.
+pub async fn load_sample(app: &TestApp) -> String {
+    app.write("org.yaml", ORG);
+    app.write("services.yaml", SERVICES);
+    app.write("checkout-openapi.yaml", CHECKOUT_OPENAPI);
+    app.write(
+        "catalog.yaml",
+        "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata:\n  name: sample\nspec:\n  targets: [./org.yaml, ./services.yaml]\n",
+    );
+    let id = app.register("catalog.yaml").await;
+    app.process().await;
+    id
+}
