@@ -82,6 +82,7 @@ create table stitch_queue (
 );
 comment on table stitch_queue is 'Entity keys to re-stitch; a key may appear many times, the stitcher takes each batch with SKIP LOCKED and de-duplicates.';
 create index stitch_queue_queued_idx on stitch_queue (queued_at);
+create index stitch_queue_key_idx on stitch_queue (entity_key);
 
 create table relation (
     originating_entity_id uuid not null references entity (id) on delete cascade,

@@ -50,9 +50,20 @@ pub async fn stitch_batch(pool: &PgPool, limit: i64) -> Result<usize, sqlx::Erro
     .bind(&keys)
     .fetch_all(&mut *tx)
     .await?;
+    // A popular entity (a group with thousands of members) is queued once per change that touches it.
+    // With its row locked, every other queued entry for it is redundant: what they announce is committed
+    // and will be read below. Entries another stitcher holds are skipped, never waited for.
+    let duplicates = sqlx::query(
+        "delete from stitch_queue where ctid = any(array(
+           select ctid from stitch_queue where entity_key = any($1) for update skip locked))",
+    )
+    .bind(&keys)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     if rows.is_empty() {
         tx.commit().await?;
-        return Ok(taken.len());
+        return Ok(taken.len() + duplicates as usize);
     }
     let row_keys: Vec<&str> = rows.iter().map(|r| r.entity_key.as_str()).collect();
 
@@ -138,7 +149,7 @@ pub async fn stitch_batch(pool: &PgPool, limit: i64) -> Result<usize, sqlx::Erro
         .await?;
     }
     tx.commit().await?;
-    Ok(taken.len())
+    Ok(taken.len() + duplicates as usize)
 }
 
 /// Builds the final body and its search index. Pure, so it is unit-tested without a database.
