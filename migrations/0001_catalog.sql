@@ -66,9 +66,12 @@ comment on column entity.final is 'Serialized JSON served by the API: processed 
 comment on column entity.search is 'Flattened lower-cased key -> [lower-cased values] (Backstage''s search table semantics) for filters; GIN-indexed.';
 comment on column entity.search_text is 'Lower-cased text of name, title, description, tags and spec fields for full-text filters; trigram-indexed.';
 
-create index entity_kind_id_idx on entity (kind, id);
-create index entity_kind_name_idx on entity (kind, name, id);
-create index entity_name_idx on entity (name, id);
+-- Queries only ever see stitched entities (`final is not null`); partial indexes let counts and pages
+-- of a kind be answered from the index alone.
+create index entity_kind_id_idx on entity (kind, id) where final is not null;
+create index entity_kind_name_idx on entity (kind, name, id) where final is not null;
+create index entity_name_idx on entity (name, id) where final is not null;
+create index entity_id_visible_idx on entity (id) where final is not null;
 create index entity_location_idx on entity (location_id);
 create index entity_parent_idx on entity (parent_key);
 create index entity_search_idx on entity using gin (search);

@@ -188,7 +188,8 @@ impl Config {
             let Some(value) = lookup(name).filter(|v| !v.trim().is_empty()) else {
                 continue;
             };
-            let bad = |e: &dyn std::fmt::Display| anyhow::anyhow!("{name}={value:?} is not valid: {e}");
+            let bad =
+                |e: &dyn std::fmt::Display| anyhow::anyhow!("{name}={value:?} is not valid: {e}");
             match *name {
                 "DATABASE_URL" => self.database.url = value.clone(),
                 "ATRIUM_LISTEN" => self.server.listen = value.parse().map_err(|e| bad(&e))?,
@@ -207,7 +208,9 @@ impl Config {
                 "ATRIUM_CATALOG_FILE_ROOTS" => {
                     self.catalog.file_roots = split_list(&value).map(PathBuf::from).collect()
                 }
-                "ATRIUM_CATALOG_URL_ALLOWLIST" => self.catalog.url_allowlist = split_list(&value).collect(),
+                "ATRIUM_CATALOG_URL_ALLOWLIST" => {
+                    self.catalog.url_allowlist = split_list(&value).collect()
+                }
                 "ATRIUM_CATALOG_REFRESH_INTERVAL_SECONDS" => {
                     self.catalog.refresh_interval_seconds = value.parse().map_err(|e| bad(&e))?
                 }
@@ -229,7 +232,11 @@ impl Config {
 }
 
 fn split_list(value: &str) -> impl Iterator<Item = String> + '_ {
-    value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
 }
 
 /// `file:path/to/catalog.yaml` or `url:https://host/catalog-info.yaml`; a bare `https://` URL is a url
@@ -263,7 +270,9 @@ mod tests {
         config
             .apply_env(|name| match name {
                 "ATRIUM_LISTEN" => Some("0.0.0.0:8080".into()),
-                "ATRIUM_CATALOG_LOCATIONS" => Some("file:a.yaml, https://example.com/c.yaml".into()),
+                "ATRIUM_CATALOG_LOCATIONS" => {
+                    Some("file:a.yaml, https://example.com/c.yaml".into())
+                }
                 "ATRIUM_CATALOG_ORPHAN_POLICY" => Some("keep".into()),
                 _ => None,
             })

@@ -13,7 +13,12 @@ use crate::config::{DatabaseConfig, redact_url};
 /// hidden) and says how to start a Postgres, because that is what a newcomer hits first.
 pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<PgPool> {
     let options = PgConnectOptions::from_str(&config.url)
-        .with_context(|| format!("DATABASE_URL {} is not a valid Postgres URL", redact_url(&config.url)))?
+        .with_context(|| {
+            format!(
+                "DATABASE_URL {} is not a valid Postgres URL",
+                redact_url(&config.url)
+            )
+        })?
         .log_statements(tracing::log::LevelFilter::Trace)
         .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
     if config.create_if_missing {
@@ -41,11 +46,15 @@ async fn create_database_if_missing(options: &PgConnectOptions, url: &str) -> an
         return Ok(());
     };
     let admin = options.clone().database("postgres");
-    let mut conn = admin.connect().await.map_err(|e| unreachable_error(url, &e))?;
-    let exists: bool = sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
-        .bind(&name)
-        .fetch_one(&mut conn)
-        .await?;
+    let mut conn = admin
+        .connect()
+        .await
+        .map_err(|e| unreachable_error(url, &e))?;
+    let exists: bool =
+        sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut conn)
+            .await?;
     if !exists {
         // Identifiers cannot be bound as parameters; quote it the way Postgres quotes identifiers.
         let quoted = format!("\"{}\"", name.replace('"', "\"\""));
@@ -63,6 +72,9 @@ async fn create_database_if_missing(options: &PgConnectOptions, url: &str) -> an
 }
 
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    crate::MIGRATOR.run(pool).await.context("running database migrations")?;
+    crate::MIGRATOR
+        .run(pool)
+        .await
+        .context("running database migrations")?;
     Ok(())
 }

@@ -69,7 +69,8 @@ impl AppError {
     pub fn public_message(&self) -> String {
         match self {
             Self::Database(_) | Self::Internal(_) => {
-                "Internal server error; the server log has the details under this request's id".to_owned()
+                "Internal server error; the server log has the details under this request's id"
+                    .to_owned()
             }
             other => other.to_string(),
         }

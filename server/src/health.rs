@@ -34,7 +34,10 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         ),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable".to_owned())
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database unreachable".to_owned(),
+            )
         }
     }
 }

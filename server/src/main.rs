@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 use atrium::config::Config;
 
 #[derive(Parser)]
-#[command(name = "atrium", version, about = "Self-service developer portal: a Backstage-compatible catalog on Postgres")]
+#[command(
+    name = "atrium",
+    version,
+    about = "Self-service developer portal: a Backstage-compatible catalog on Postgres"
+)]
 struct Cli {
     /// Config file (default: ./atrium.yaml when it exists).
     #[arg(long, global = true, env = "ATRIUM_CONFIG")]

@@ -14,7 +14,11 @@ async fn entity_by_name_is_stitched_with_relations_both_ways(pool: PgPool) {
 
     let checkout = app.entity("component", "checkout").await;
     assert_eq!(checkout["metadata"]["namespace"], "default");
-    assert!(checkout["metadata"]["uid"].as_str().is_some_and(|u| u.len() == 36));
+    assert!(
+        checkout["metadata"]["uid"]
+            .as_str()
+            .is_some_and(|u| u.len() == 36)
+    );
     assert!(checkout["metadata"]["etag"].as_str().is_some());
     assert_eq!(
         relations(&checkout),
@@ -29,28 +33,50 @@ async fn entity_by_name_is_stitched_with_relations_both_ways(pool: PgPool) {
     assert!(relations(&team).contains(&"hasMember user:default/alice".to_owned()));
     assert!(relations(&team).contains(&"ownerOf component:default/checkout".to_owned()));
     // Kind and name are case-insensitive in the path.
-    assert_eq!(app.get("/api/catalog/entities/by-name/Component/default/CHECKOUT").await.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/api/catalog/entities/by-name/Component/default/CHECKOUT")
+            .await
+            .status,
+        StatusCode::OK
+    );
 
     // The $text placeholder was read from the file beside the entity.
     let api = app.entity("api", "checkout-api").await;
     assert_eq!(api["spec"]["definition"], common::CHECKOUT_OPENAPI);
     let annotations = &api["metadata"]["annotations"];
-    assert!(annotations["backstage.io/managed-by-location"].as_str().expect("loc").ends_with("/services.yaml"));
-    assert!(annotations["backstage.io/managed-by-origin-location"].as_str().expect("origin").ends_with("/catalog.yaml"));
+    assert!(
+        annotations["backstage.io/managed-by-location"]
+            .as_str()
+            .expect("loc")
+            .ends_with("/services.yaml")
+    );
+    assert!(
+        annotations["backstage.io/managed-by-origin-location"]
+            .as_str()
+            .expect("origin")
+            .ends_with("/catalog.yaml")
+    );
 }
 
 #[sqlx::test(migrator = "atrium::MIGRATOR")]
 async fn unknown_entities_are_404_in_backstage_error_shape(pool: PgPool) {
     let app = TestApp::new(pool).await;
-    let response = app.get("/api/catalog/entities/by-name/component/default/nope").await;
+    let response = app
+        .get("/api/catalog/entities/by-name/component/default/nope")
+        .await;
     assert_eq!(response.status, StatusCode::NOT_FOUND);
     assert_eq!(response.body["error"]["name"], "NotFoundError");
     assert_eq!(response.body["response"]["statusCode"], 404);
     assert_eq!(response.body["request"]["method"], "GET");
-    assert_eq!(response.body["request"]["url"], "/api/catalog/entities/by-name/component/default/nope");
+    assert_eq!(
+        response.body["request"]["url"],
+        "/api/catalog/entities/by-name/component/default/nope"
+    );
     assert!(response.headers.contains_key("x-request-id"));
 
-    let by_uid = app.get("/api/catalog/entities/by-uid/00000000-0000-0000-0000-000000000000").await;
+    let by_uid = app
+        .get("/api/catalog/entities/by-uid/00000000-0000-0000-0000-000000000000")
+        .await;
     assert_eq!(by_uid.status, StatusCode::NOT_FOUND);
 }
 
@@ -66,17 +92,29 @@ async fn filters_follow_backstage_semantics(pool: PgPool) {
             TestApp::names(&response.body)
         }
     };
-    assert_eq!(names("/api/catalog/entities?filter=kind=component").await, ["checkout", "storefront"]);
+    assert_eq!(
+        names("/api/catalog/entities?filter=kind=component").await,
+        ["checkout", "storefront"]
+    );
     // Keys and values are case-insensitive; conditions in one filter are AND'ed.
-    assert_eq!(names("/api/catalog/entities?filter=KIND=Component,Spec.Type=SERVICE").await, ["checkout"]);
+    assert_eq!(
+        names("/api/catalog/entities?filter=KIND=Component,Spec.Type=SERVICE").await,
+        ["checkout"]
+    );
     // Repeated filter parameters are OR'ed.
     assert_eq!(
         names("/api/catalog/entities?filter=kind=api&filter=kind=user").await,
         ["alice", "checkout-api"]
     );
     // Arrays match any element, and the `key.item` form too.
-    assert_eq!(names("/api/catalog/entities?filter=metadata.tags=pci").await, ["checkout"]);
-    assert_eq!(names("/api/catalog/entities?filter=metadata.tags.java,metadata.tags.pci").await, ["checkout"]);
+    assert_eq!(
+        names("/api/catalog/entities?filter=metadata.tags=pci").await,
+        ["checkout"]
+    );
+    assert_eq!(
+        names("/api/catalog/entities?filter=metadata.tags.java,metadata.tags.pci").await,
+        ["checkout"]
+    );
     // Relations and existence.
     assert_eq!(
         names("/api/catalog/entities?filter=relations.ownedBy=user:default/alice").await,
@@ -90,7 +128,12 @@ async fn filters_follow_backstage_semantics(pool: PgPool) {
     let bad = app.get("/api/catalog/entities?filter==x").await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert_eq!(bad.body["error"]["name"], "InputError");
-    assert!(bad.body["error"]["message"].as_str().expect("msg").contains("'=x'"));
+    assert!(
+        bad.body["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("'=x'")
+    );
 }
 
 #[sqlx::test(migrator = "atrium::MIGRATOR")]
@@ -107,9 +150,17 @@ async fn fields_order_offset_and_limit(pool: PgPool) {
             {"metadata": {"name": "checkout"}, "spec": {"type": "service"}},
         ])
     );
-    let page = app.get("/api/catalog/entities?order=asc:metadata.name&limit=2&offset=1&fields=metadata.name").await;
-    assert_eq!(page.body, json!([{"metadata": {"name": "checkout"}}, {"metadata": {"name": "checkout-api"}}]));
-    assert!(page.headers.contains_key("link"), "a next page is announced");
+    let page = app
+        .get("/api/catalog/entities?order=asc:metadata.name&limit=2&offset=1&fields=metadata.name")
+        .await;
+    assert_eq!(
+        page.body,
+        json!([{"metadata": {"name": "checkout"}}, {"metadata": {"name": "checkout-api"}}])
+    );
+    assert!(
+        page.headers.contains_key("link"),
+        "a next page is announced"
+    );
     let bad = app.get("/api/catalog/entities?limit=-1").await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }
@@ -124,10 +175,18 @@ async fn by_query_pages_with_cursors_in_both_directions(pool: PgPool) {
     assert_eq!(first.body["totalItems"], 8);
     assert!(first.body["pageInfo"].get("prevCursor").is_none());
     let mut seen = TestApp::names(&first.body);
-    let mut cursor = first.body["pageInfo"]["nextCursor"].as_str().expect("next").to_owned();
+    let mut cursor = first.body["pageInfo"]["nextCursor"]
+        .as_str()
+        .expect("next")
+        .to_owned();
     let mut last_page = first.body.clone();
     for _ in 0..5 {
-        let page = app.get(&format!("/api/catalog/entities/by-query?limit=3&cursor={}", urlencode(&cursor))).await;
+        let page = app
+            .get(&format!(
+                "/api/catalog/entities/by-query?limit=3&cursor={}",
+                urlencode(&cursor)
+            ))
+            .await;
         assert_eq!(page.body["totalItems"], 8);
         seen.extend(TestApp::names(&page.body));
         last_page = page.body.clone();
@@ -143,10 +202,17 @@ async fn by_query_pages_with_cursors_in_both_directions(pool: PgPool) {
     assert_eq!(unique.len(), 8);
     // Back from the last page gives the page before it.
     let prev = last_page["pageInfo"]["prevCursor"].as_str().expect("prev");
-    let back = app.get(&format!("/api/catalog/entities/by-query?limit=3&cursor={}", urlencode(prev))).await;
+    let back = app
+        .get(&format!(
+            "/api/catalog/entities/by-query?limit=3&cursor={}",
+            urlencode(prev)
+        ))
+        .await;
     assert_eq!(TestApp::names(&back.body).len(), 3);
 
-    let bad = app.get("/api/catalog/entities/by-query?cursor=not-a-cursor").await;
+    let bad = app
+        .get("/api/catalog/entities/by-query?cursor=not-a-cursor")
+        .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }
 
@@ -171,31 +237,62 @@ async fn predicate_queries(pool: PgPool) {
     assert_eq!(response.status, StatusCode::OK, "{}", response.body);
     assert_eq!(response.body["totalItems"], 2);
     assert_eq!(TestApp::names(&response.body), ["checkout"]);
-    let cursor = response.body["pageInfo"]["nextCursor"].as_str().expect("next");
-    let next = app.post("/api/catalog/entities/by-query", json!({"cursor": cursor, "limit": 1})).await;
+    let cursor = response.body["pageInfo"]["nextCursor"]
+        .as_str()
+        .expect("next");
+    let next = app
+        .post(
+            "/api/catalog/entities/by-query",
+            json!({"cursor": cursor, "limit": 1}),
+        )
+        .await;
     assert_eq!(TestApp::names(&next.body), ["checkout-api"]);
 
     let bad = app
-        .post("/api/catalog/entities/by-query", json!({"query": {"kind": {"$regex": "x"}}}))
+        .post(
+            "/api/catalog/entities/by-query",
+            json!({"query": {"kind": {"$regex": "x"}}}),
+        )
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
-    assert!(bad.body["error"]["message"].as_str().expect("msg").contains("\"kind\""));
+    assert!(
+        bad.body["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("\"kind\"")
+    );
 }
 
 #[sqlx::test(migrator = "atrium::MIGRATOR")]
 async fn facets_count_original_values(pool: PgPool) {
     let app = TestApp::new(pool).await;
     load_sample(&app).await;
-    let response = app.get("/api/catalog/entity-facets?facet=kind&facet=spec.type&filter=kind=component").await;
+    let response = app
+        .get("/api/catalog/entity-facets?facet=kind&facet=spec.type&filter=kind=component")
+        .await;
     assert_eq!(response.status, StatusCode::OK);
-    assert_eq!(response.body["facets"]["kind"], json!([{"value": "Component", "count": 2}]));
+    assert_eq!(
+        response.body["facets"]["kind"],
+        json!([{"value": "Component", "count": 2}])
+    );
     assert_eq!(
         response.body["facets"]["spec.type"],
         json!([{"value": "service", "count": 1}, {"value": "website", "count": 1}])
     );
-    let tags = app.get("/api/catalog/entity-facets?facet=metadata.tags").await;
-    assert_eq!(tags.body["facets"]["metadata.tags"].as_array().expect("tags").len(), 3);
-    assert_eq!(app.get("/api/catalog/entity-facets").await.status, StatusCode::BAD_REQUEST);
+    let tags = app
+        .get("/api/catalog/entity-facets?facet=metadata.tags")
+        .await;
+    assert_eq!(
+        tags.body["facets"]["metadata.tags"]
+            .as_array()
+            .expect("tags")
+            .len(),
+        3
+    );
+    assert_eq!(
+        app.get("/api/catalog/entity-facets").await.status,
+        StatusCode::BAD_REQUEST
+    );
 }
 
 #[sqlx::test(migrator = "atrium::MIGRATOR")]
@@ -208,7 +305,10 @@ async fn by_refs_keeps_request_order_with_nulls(pool: PgPool) {
             json!({"entityRefs": ["component:storefront", "component:default/missing", "group:team-a"], "fields": ["kind"]}),
         )
         .await;
-    assert_eq!(response.body, json!({"items": [{"kind": "Component"}, null, {"kind": "Group"}]}));
+    assert_eq!(
+        response.body,
+        json!({"items": [{"kind": "Component"}, null, {"kind": "Group"}]})
+    );
     let filtered = app
         .post(
             "/api/catalog/entities/by-refs?filter=kind=group",
@@ -216,7 +316,9 @@ async fn by_refs_keeps_request_order_with_nulls(pool: PgPool) {
         )
         .await;
     assert_eq!(filtered.body, json!({"items": [null, {"kind": "Group"}]}));
-    let bad = app.post("/api/catalog/entities/by-refs", json!({"refs": []})).await;
+    let bad = app
+        .post("/api/catalog/entities/by-refs", json!({"refs": []}))
+        .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }
 
@@ -224,13 +326,20 @@ async fn by_refs_keeps_request_order_with_nulls(pool: PgPool) {
 async fn ancestry_walks_up_to_the_registered_location(pool: PgPool) {
     let app = TestApp::new(pool).await;
     load_sample(&app).await;
-    let response = app.get("/api/catalog/entities/by-name/component/default/checkout/ancestry").await;
+    let response = app
+        .get("/api/catalog/entities/by-name/component/default/checkout/ancestry")
+        .await;
     assert_eq!(response.status, StatusCode::OK);
     assert_eq!(response.body["rootEntityRef"], "component:default/checkout");
     let items = response.body["items"].as_array().expect("items");
     assert_eq!(items.len(), 3);
-    assert_eq!(items[0]["parentEntityRefs"], json!(["location:default/sample"]));
-    let generated = items[2]["entity"]["metadata"]["name"].as_str().expect("name");
+    assert_eq!(
+        items[0]["parentEntityRefs"],
+        json!(["location:default/sample"])
+    );
+    let generated = items[2]["entity"]["metadata"]["name"]
+        .as_str()
+        .expect("name");
     assert!(generated.starts_with("generated-") && generated.len() == "generated-".len() + 40);
     assert_eq!(items[2]["parentEntityRefs"], json!([]));
 }
@@ -243,7 +352,10 @@ async fn locations_register_list_conflict_and_delete(pool: PgPool) {
 
     // A dry run answers with what would be added and stores nothing.
     let dry = app
-        .post("/api/catalog/locations?dryRun=true", json!({"type": "file", "target": target}))
+        .post(
+            "/api/catalog/locations?dryRun=true",
+            json!({"type": "file", "target": target}),
+        )
         .await;
     assert_eq!(dry.status, StatusCode::CREATED, "{}", dry.body);
     assert_eq!(dry.body["exists"], false);
@@ -251,39 +363,101 @@ async fn locations_register_list_conflict_and_delete(pool: PgPool) {
     assert_eq!(app.get("/api/catalog/locations").await.body, json!([]));
 
     let id = app.register("one.yaml").await;
-    let again = app.post("/api/catalog/locations", json!({"type": "file", "target": target})).await;
+    let again = app
+        .post(
+            "/api/catalog/locations",
+            json!({"type": "file", "target": target}),
+        )
+        .await;
     assert_eq!(again.status, StatusCode::CONFLICT);
-    assert!(again.body["error"]["message"].as_str().expect("msg").contains(&target));
+    assert!(
+        again.body["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains(&target)
+    );
     app.process().await;
 
     let listed = app.get("/api/catalog/locations").await;
     assert_eq!(listed.body[0]["data"]["id"], id);
-    assert!(listed.body[0]["data"]["entityRef"].as_str().expect("ref").starts_with("location:default/generated-"));
-    let by_entity = app.get("/api/catalog/locations/by-entity/user/default/alice").await;
+    assert!(
+        listed.body[0]["data"]["entityRef"]
+            .as_str()
+            .expect("ref")
+            .starts_with("location:default/generated-")
+    );
+    let by_entity = app
+        .get("/api/catalog/locations/by-entity/user/default/alice")
+        .await;
     assert_eq!(by_entity.body["id"], id);
-    assert_eq!(app.get(&format!("/api/catalog/locations/{id}")).await.body["target"], target);
+    assert_eq!(
+        app.get(&format!("/api/catalog/locations/{id}")).await.body["target"],
+        target
+    );
 
-    assert_eq!(app.delete(&format!("/api/catalog/locations/{id}")).await.status, StatusCode::NO_CONTENT);
-    assert_eq!(app.entity_status("user", "alice").await, StatusCode::NOT_FOUND, "entities go with their location");
-    assert_eq!(app.delete(&format!("/api/catalog/locations/{id}")).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(app.get("/api/catalog/locations/not-a-uuid").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.delete(&format!("/api/catalog/locations/{id}"))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.entity_status("user", "alice").await,
+        StatusCode::NOT_FOUND,
+        "entities go with their location"
+    );
+    assert_eq!(
+        app.delete(&format!("/api/catalog/locations/{id}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get("/api/catalog/locations/not-a-uuid").await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[sqlx::test(migrator = "atrium::MIGRATOR")]
 async fn locations_outside_the_roots_or_of_unknown_type_are_refused(pool: PgPool) {
     let app = TestApp::new(pool).await;
-    let outside = app.post("/api/catalog/locations", json!({"type": "file", "target": "/etc/passwd"})).await;
+    let outside = app
+        .post(
+            "/api/catalog/locations",
+            json!({"type": "file", "target": "/etc/passwd"}),
+        )
+        .await;
     assert_eq!(outside.status, StatusCode::FORBIDDEN);
-    assert!(outside.body["error"]["message"].as_str().expect("msg").contains("outside the allowed roots"));
+    assert!(
+        outside.body["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("outside the allowed roots")
+    );
     let url = app
-        .post("/api/catalog/locations", json!({"type": "url", "target": "https://evil.example.com/x.yaml"}))
+        .post(
+            "/api/catalog/locations",
+            json!({"type": "url", "target": "https://evil.example.com/x.yaml"}),
+        )
         .await;
     assert_eq!(url.status, StatusCode::FORBIDDEN);
-    let kind = app.post("/api/catalog/locations", json!({"type": "gopher", "target": "x"})).await;
+    let kind = app
+        .post(
+            "/api/catalog/locations",
+            json!({"type": "gopher", "target": "x"}),
+        )
+        .await;
     assert_eq!(kind.status, StatusCode::FORBIDDEN);
-    let malformed = app.post("/api/catalog/locations", json!({"target": "x"})).await;
+    let malformed = app
+        .post("/api/catalog/locations", json!({"target": "x"}))
+        .await;
     assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
-    assert!(malformed.body["error"]["message"].as_str().expect("msg").contains("type"));
+    assert!(
+        malformed.body["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("type")
+    );
 }
 
 #[sqlx::test(migrator = "atrium::MIGRATOR")]
@@ -314,9 +488,20 @@ async fn validate_entity_reports_every_problem(pool: PgPool) {
         .iter()
         .map(|e| e["message"].as_str().expect("message").to_owned())
         .collect();
-    assert!(messages.iter().any(|m| m.starts_with("metadata.name")), "{messages:?}");
-    assert!(messages.iter().any(|m| m.starts_with("metadata.links.0.url")), "{messages:?}");
-    assert!(messages.iter().any(|m| m.starts_with("spec.owner")), "{messages:?}");
+    assert!(
+        messages.iter().any(|m| m.starts_with("metadata.name")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("metadata.links.0.url")),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.starts_with("spec.owner")),
+        "{messages:?}"
+    );
 }
 
 #[sqlx::test(migrator = "atrium::MIGRATOR")]
@@ -325,20 +510,50 @@ async fn delete_by_uid_and_refresh(pool: PgPool) {
     load_sample(&app).await;
     let storefront = app.entity("component", "storefront").await;
     let uid = storefront["metadata"]["uid"].as_str().expect("uid");
-    assert_eq!(app.get(&format!("/api/catalog/entities/by-uid/{uid}")).await.status, StatusCode::OK);
-    assert_eq!(app.delete(&format!("/api/catalog/entities/by-uid/{uid}")).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.get(&format!("/api/catalog/entities/by-uid/{uid}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.delete(&format!("/api/catalog/entities/by-uid/{uid}"))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
     app.process().await;
-    assert_eq!(app.entity_status("component", "storefront").await, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.entity_status("component", "storefront").await,
+        StatusCode::NOT_FOUND
+    );
     // Its relations went with it: checkout no longer has a dependent.
     let checkout = app.entity("component", "checkout").await;
-    assert!(!relations(&checkout).iter().any(|r| r.contains("storefront")));
+    assert!(
+        !relations(&checkout)
+            .iter()
+            .any(|r| r.contains("storefront"))
+    );
 
     // A refresh of an entity from the same file brings the deleted one back.
-    let refresh = app.post("/api/catalog/refresh", json!({"entityRef": "component:default/checkout"})).await;
+    let refresh = app
+        .post(
+            "/api/catalog/refresh",
+            json!({"entityRef": "component:default/checkout"}),
+        )
+        .await;
     assert_eq!(refresh.status, StatusCode::OK);
     app.process().await;
-    assert_eq!(app.entity_status("component", "storefront").await, StatusCode::OK);
-    let unknown = app.post("/api/catalog/refresh", json!({"entityRef": "component:default/nope"})).await;
+    assert_eq!(
+        app.entity_status("component", "storefront").await,
+        StatusCode::OK
+    );
+    let unknown = app
+        .post(
+            "/api/catalog/refresh",
+            json!({"entityRef": "component:default/nope"}),
+        )
+        .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 }
 
@@ -356,8 +571,14 @@ async fn operator_endpoints(pool: PgPool) {
     let status = app.get("/api/atrium/processing").await;
     assert_eq!(status.body["entities"], 8);
     assert_eq!(status.body["stitchQueue"], 0);
-    assert_eq!(status.body["locationsWithErrors"], 0, "a clean catalog reads without errors");
-    assert_eq!(app.get("/no/such/route").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        status.body["locationsWithErrors"], 0,
+        "a clean catalog reads without errors"
+    );
+    assert_eq!(
+        app.get("/no/such/route").await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 fn urlencode(value: &str) -> String {

@@ -13,27 +13,41 @@ use sqlx::PgPool;
 async fn backstage_catalog_client_suite_passes(pool: PgPool) {
     let suite = common::workspace_root().join("tests/catalog-client");
     assert!(
-        suite.join("node_modules/@backstage/catalog-client").exists(),
+        suite
+            .join("node_modules/@backstage/catalog-client")
+            .exists(),
         "node_modules missing: run `npm ci --prefix tests/catalog-client` (scripts/test.sh does)"
     );
     let fixtures = std::fs::canonicalize(suite.join("fixtures")).expect("fixtures");
 
-    let mut config = Config::default();
-    config.catalog = CatalogConfig {
-        locations: Vec::new(),
-        file_roots: vec![fixtures.clone()],
-        orphan_policy: OrphanPolicy::Delete,
-        ..CatalogConfig::default()
+    let config = Config {
+        catalog: CatalogConfig {
+            locations: Vec::new(),
+            file_roots: vec![fixtures.clone()],
+            orphan_policy: OrphanPolicy::Delete,
+            ..CatalogConfig::default()
+        },
+        ..Config::default()
     };
     let state = atrium::AppState::new(pool, config).expect("state");
     let target = fixtures.join("catalog.yaml").display().to_string();
-    state.catalog.add_location("file", &target).await.expect("register fixtures");
-    state.catalog.process_until_idle().await.expect("ingest fixtures");
+    state
+        .catalog
+        .add_location("file", &target)
+        .await
+        .expect("register fixtures");
+    state
+        .catalog
+        .process_until_idle()
+        .await
+        .expect("ingest fixtures");
 
     // Background workers, as in `atrium serve`, so locations the suite adds get processed.
     let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
     let workers = state.catalog.spawn_workers(shutdown_rx);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let address = listener.local_addr().expect("address");
     let server = tokio::spawn(async move { axum::serve(listener, atrium::app(state)).await });
 
@@ -59,6 +73,9 @@ async fn backstage_catalog_client_suite_passes(pool: PgPool) {
         output.status
     );
     // The node runner prints its own totals; make sure it really ran tests.
-    assert!(stdout.contains("# pass") || stdout.contains("ℹ pass"), "{stdout}");
+    assert!(
+        stdout.contains("# pass") || stdout.contains("ℹ pass"),
+        "{stdout}"
+    );
     assert!(stdout.contains("fail 0"), "{stdout}");
 }

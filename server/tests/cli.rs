@@ -14,7 +14,11 @@ fn demo_catalog_files() -> Vec<std::path::PathBuf> {
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).expect("read catalog dir") {
             let path = entry.expect("entry").path();
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_owned();
             if path.is_dir() {
                 // Skeletons are template input, and OpenAPI files are API definitions, not entities.
                 if name != "skeleton" && name != "openapi" {
@@ -33,7 +37,11 @@ fn demo_catalog_files() -> Vec<std::path::PathBuf> {
 fn validate_passes_the_demo_catalog() {
     let files = demo_catalog_files();
     assert!(files.len() > 5, "demo catalog files: {files:?}");
-    let output = Command::new(ATRIUM).arg("validate").args(&files).output().expect("runs");
+    let output = Command::new(ATRIUM)
+        .arg("validate")
+        .args(&files)
+        .output()
+        .expect("runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}{stderr}");
@@ -50,17 +58,42 @@ fn validate_reports_every_problem_with_file_line_and_field() {
     )
     .expect("write");
     let broken = dir.path().join("broken.yaml");
-    std::fs::write(&broken, "kind: Component\nmetadata:\n  name: a\n  name: b\n").expect("write");
+    std::fs::write(
+        &broken,
+        "kind: Component\nmetadata:\n  name: a\n  name: b\n",
+    )
+    .expect("write");
 
-    let output = Command::new(ATRIUM).arg("validate").arg(&bad).arg(&broken).output().expect("runs");
+    let output = Command::new(ATRIUM)
+        .arg("validate")
+        .arg(&bad)
+        .arg(&broken)
+        .output()
+        .expect("runs");
     assert_eq!(output.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let bad_path = bad.display().to_string();
-    assert!(stdout.contains(&format!("{bad_path}:4: metadata.name: ")), "{stdout}");
-    assert!(stdout.contains(&format!("{bad_path}:5: metadata.tags.0: ")), "{stdout}");
-    assert!(stdout.contains(&format!("{bad_path}:6: spec.owner: ")), "{stdout}");
-    assert!(stdout.contains(&format!("{bad_path}:18: spec.definition: ")) && stdout.contains("missing.yaml"), "{stdout}");
-    assert!(stdout.contains(&format!("{}:4: invalid YAML: ", broken.display())), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{bad_path}:4: metadata.name: ")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{bad_path}:5: metadata.tags.0: ")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{bad_path}:6: spec.owner: ")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{bad_path}:18: spec.definition: "))
+            && stdout.contains("missing.yaml"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{}:4: invalid YAML: ", broken.display())),
+        "{stdout}"
+    );
     assert!(stdout.to_lowercase().contains("duplicate key"), "{stdout}");
 }
 
@@ -69,7 +102,10 @@ fn serve_without_postgres_says_so_in_one_line() {
     let started = Instant::now();
     let output = Command::new(ATRIUM)
         .arg("serve")
-        .env("DATABASE_URL", "postgres://atrium:s3cret@127.0.0.1:1/atrium")
+        .env(
+            "DATABASE_URL",
+            "postgres://atrium:s3cret@127.0.0.1:1/atrium",
+        )
         .env("ATRIUM_LISTEN", "127.0.0.1:0")
         .current_dir(common::workspace_root())
         .stdin(Stdio::null())
@@ -78,10 +114,22 @@ fn serve_without_postgres_says_so_in_one_line() {
     assert!(!output.status.success());
     assert!(started.elapsed() < Duration::from_secs(30), "fails fast");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let line = stderr.lines().find(|l| l.starts_with("atrium:")).unwrap_or_default();
-    assert!(line.contains("cannot connect to Postgres at postgres://atrium:****@127.0.0.1:1/atrium"), "{stderr}");
-    assert!(line.contains("DATABASE_URL"), "says how to fix it: {stderr}");
-    assert!(!stderr.contains("s3cret"), "password never printed: {stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("atrium:"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("cannot connect to Postgres at postgres://atrium:****@127.0.0.1:1/atrium"),
+        "{stderr}"
+    );
+    assert!(
+        line.contains("DATABASE_URL"),
+        "says how to fix it: {stderr}"
+    );
+    assert!(
+        !stderr.contains("s3cret"),
+        "password never printed: {stderr}"
+    );
 }
 
 /// Starts `atrium serve` on a new database with the demo catalog, waits for the catalog to be loaded,
@@ -89,11 +137,16 @@ fn serve_without_postgres_says_so_in_one_line() {
 #[tokio::test]
 async fn serve_loads_the_demo_catalog_and_stops_on_sigterm() {
     atrium::catalog::install_crypto_provider();
-    let base = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let base = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let database = format!("atrium_cli_{}", uuid::Uuid::new_v4().simple());
     let mut url = url::Url::parse(&base).expect("DATABASE_URL");
     url.set_path(&database);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
 
     let mut child = tokio::process::Command::new(ATRIUM)
         .arg("serve")
@@ -112,7 +165,10 @@ async fn serve_loads_the_demo_catalog_and_stops_on_sigterm() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut status = serde_json::Value::Null;
     while Instant::now() < deadline {
-        if let Ok(response) = client.get(format!("{base_url}/api/atrium/processing")).send().await
+        if let Ok(response) = client
+            .get(format!("{base_url}/api/atrium/processing"))
+            .send()
+            .await
             && let Ok(body) = response.json::<serde_json::Value>().await
         {
             status = body;
@@ -127,12 +183,24 @@ async fn serve_loads_the_demo_catalog_and_stops_on_sigterm() {
         // Polling a child process over HTTP: wait a little between attempts, bounded by the deadline.
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(status["entities"].as_i64().unwrap_or(0) > 50, "demo catalog loaded: {status}");
-    assert_eq!(status["locationsWithErrors"], 0, "demo catalog loads cleanly: {status}");
-    let ready = client.get(format!("{base_url}/readyz")).send().await.expect("readyz");
+    assert!(
+        status["entities"].as_i64().unwrap_or(0) > 50,
+        "demo catalog loaded: {status}"
+    );
+    assert_eq!(
+        status["locationsWithErrors"], 0,
+        "demo catalog loads cleanly: {status}"
+    );
+    let ready = client
+        .get(format!("{base_url}/readyz"))
+        .send()
+        .await
+        .expect("readyz");
     assert_eq!(ready.status(), 200);
     let models = client
-        .get(format!("{base_url}/api/catalog/entities/by-query?filter=kind=model&limit=100"))
+        .get(format!(
+            "{base_url}/api/catalog/entities/by-query?filter=kind=model&limit=100"
+        ))
         .send()
         .await
         .expect("models")
@@ -142,16 +210,24 @@ async fn serve_loads_the_demo_catalog_and_stops_on_sigterm() {
     assert!(models["totalItems"].as_i64().unwrap_or(0) >= 3, "{models}");
 
     let pid = child.id().expect("pid").to_string();
-    let killed = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
     assert!(killed.success());
-    let exit = tokio::time::timeout(Duration::from_secs(20), child.wait()).await.expect("stops in time").expect("wait");
+    let exit = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("stops in time")
+        .expect("wait");
     assert!(exit.success(), "graceful shutdown exits 0: {exit}");
 
     let mut admin = url.clone();
     admin.set_path("postgres");
     let pool = sqlx::PgPool::connect(admin.as_str()).await.expect("admin");
-    sqlx::query(sqlx::AssertSqlSafe(format!("drop database if exists \"{database}\" with (force)")))
-        .execute(&pool)
-        .await
-        .expect("drop");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "drop database if exists \"{database}\" with (force)"
+    )))
+    .execute(&pool)
+    .await
+    .expect("drop");
 }

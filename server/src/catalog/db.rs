@@ -33,7 +33,11 @@ pub async fn insert_root_location(
 }
 
 /// Deletes a registered location and its tree; its entities become orphans and the policy applies.
-pub async fn delete_location(tx: &mut PgConnection, id: Uuid, policy: OrphanPolicy) -> Result<bool, sqlx::Error> {
+pub async fn delete_location(
+    tx: &mut PgConnection,
+    id: Uuid,
+    policy: OrphanPolicy,
+) -> Result<bool, sqlx::Error> {
     let deleted = sqlx::query("delete from location where id = $1 and parent_id is null")
         .bind(id)
         .execute(&mut *tx)
@@ -53,15 +57,23 @@ pub async fn list_locations(db: impl PgExecutor<'_>) -> Result<Vec<LocationRow>,
         .await
 }
 
-pub async fn get_location(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<LocationRow>, sqlx::Error> {
-    sqlx::query_as("select id, type, target, declared_by from location where id = $1 and parent_id is null")
-        .bind(id)
-        .fetch_optional(db)
-        .await
+pub async fn get_location(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Option<LocationRow>, sqlx::Error> {
+    sqlx::query_as(
+        "select id, type, target, declared_by from location where id = $1 and parent_id is null",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
 }
 
 /// The registered location at the top of the tree that provides an entity.
-pub async fn get_location_by_entity(db: impl PgExecutor<'_>, key: &str) -> Result<Option<LocationRow>, sqlx::Error> {
+pub async fn get_location_by_entity(
+    db: impl PgExecutor<'_>,
+    key: &str,
+) -> Result<Option<LocationRow>, sqlx::Error> {
     sqlx::query_as(
         "select r.id, r.type, r.target, r.declared_by from entity e
          join location l on l.id = e.location_id join location r on r.id = l.root_id
@@ -72,14 +84,20 @@ pub async fn get_location_by_entity(db: impl PgExecutor<'_>, key: &str) -> Resul
     .await
 }
 
-pub async fn get_final_by_key(db: impl PgExecutor<'_>, key: &str) -> Result<Option<String>, sqlx::Error> {
+pub async fn get_final_by_key(
+    db: impl PgExecutor<'_>,
+    key: &str,
+) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar("select final from entity where entity_key = $1 and final is not null")
         .bind(key)
         .fetch_optional(db)
         .await
 }
 
-pub async fn get_final_by_uid(db: impl PgExecutor<'_>, uid: Uuid) -> Result<Option<String>, sqlx::Error> {
+pub async fn get_final_by_uid(
+    db: impl PgExecutor<'_>,
+    uid: Uuid,
+) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar("select final from entity where id = $1 and final is not null")
         .bind(uid)
         .fetch_optional(db)
@@ -92,7 +110,9 @@ pub async fn get_finals_by_keys(
     keys: &[String],
     filter: Option<&Filter>,
 ) -> Result<Vec<(String, String)>, sqlx::Error> {
-    let mut q = QueryBuilder::<Postgres>::new("select e.entity_key, e.final from entity e where e.entity_key = any(");
+    let mut q = QueryBuilder::<Postgres>::new(
+        "select e.entity_key, e.final from entity e where e.entity_key = any(",
+    );
     q.push_bind(keys.to_vec()).push(") and e.final is not null");
     if let Some(filter) = filter {
         q.push(" and ");
@@ -106,24 +126,28 @@ pub async fn get_ancestry_step(
     db: impl PgExecutor<'_>,
     key: &str,
 ) -> Result<Option<(Option<String>, String)>, sqlx::Error> {
-    sqlx::query_as("select parent_key, final from entity where entity_key = $1 and final is not null")
-        .bind(key)
-        .fetch_optional(db)
-        .await
+    sqlx::query_as(
+        "select parent_key, final from entity where entity_key = $1 and final is not null",
+    )
+    .bind(key)
+    .fetch_optional(db)
+    .await
 }
 
 /// Deletes one entity by uid; its relations go with it and their other ends re-stitch. Returns false
 /// when there was no such entity.
 pub async fn delete_entity(tx: &mut PgConnection, uid: Uuid) -> Result<bool, sqlx::Error> {
-    let touched: Vec<String> =
-        sqlx::query_scalar("select distinct source_key from relation where originating_entity_id = $1")
+    let touched: Vec<String> = sqlx::query_scalar(
+        "select distinct source_key from relation where originating_entity_id = $1",
+    )
+    .bind(uid)
+    .fetch_all(&mut *tx)
+    .await?;
+    let deleted: Option<String> =
+        sqlx::query_scalar("delete from entity where id = $1 returning entity_key")
             .bind(uid)
-            .fetch_all(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
-    let deleted: Option<String> = sqlx::query_scalar("delete from entity where id = $1 returning entity_key")
-        .bind(uid)
-        .fetch_optional(&mut *tx)
-        .await?;
     let Some(deleted) = deleted else {
         return Ok(false);
     };
@@ -151,7 +175,10 @@ impl OrderField {
     }
 
     fn nullable(&self) -> bool {
-        !matches!(self.field.as_str(), "kind" | "metadata.name" | "metadata.namespace")
+        !matches!(
+            self.field.as_str(),
+            "kind" | "metadata.name" | "metadata.namespace"
+        )
     }
 }
 
@@ -191,10 +218,17 @@ fn push_where(q: &mut QueryBuilder<Postgres>, query: &EntityQuery<'_>) {
     if let Some(text) = query.full_text {
         let pattern = format!("%{}%", filter::escape_like(&text.term.to_lowercase()));
         if text.fields.is_empty() {
-            q.push(" and e.search_text like ").push_bind(pattern).push(" escape '\\'");
+            q.push(" and e.search_text like ")
+                .push_bind(pattern)
+                .push(" escape '\\'");
         } else {
             q.push(" and exists (select 1 from unnest(")
-                .push_bind(text.fields.iter().map(|f| f.to_lowercase()).collect::<Vec<_>>())
+                .push_bind(
+                    text.fields
+                        .iter()
+                        .map(|f| f.to_lowercase())
+                        .collect::<Vec<_>>(),
+                )
                 .push("::text[]) f, jsonb_array_elements_text(e.search -> f) v where v like ")
                 .push_bind(pattern)
                 .push(" escape '\\')");
@@ -205,10 +239,16 @@ fn push_where(q: &mut QueryBuilder<Postgres>, query: &EntityQuery<'_>) {
 /// (uid, sort value, final) rows of one page.
 pub type PageRow = (Uuid, Option<String>, String);
 
-pub async fn query_entities(db: impl PgExecutor<'_>, query: &EntityQuery<'_>) -> Result<Vec<PageRow>, sqlx::Error> {
+pub async fn query_entities(
+    db: impl PgExecutor<'_>,
+    query: &EntityQuery<'_>,
+) -> Result<Vec<PageRow>, sqlx::Error> {
     let order = query.order.first();
-    let sort_sql = order.map(OrderField::sql).unwrap_or_else(|| "null::text".to_owned());
-    let mut q = QueryBuilder::<Postgres>::new(format!("select e.id, {sort_sql}, e.final from entity e"));
+    let sort_sql = order
+        .map(OrderField::sql)
+        .unwrap_or_else(|| "null::text".to_owned());
+    let mut q =
+        QueryBuilder::<Postgres>::new(format!("select e.id, {sort_sql}, e.final from entity e"));
     push_where(&mut q, query);
     let descending = order.is_some_and(|o| o.descending);
     if let Some(keyset) = query.keyset {
@@ -246,12 +286,20 @@ pub async fn query_entities(db: impl PgExecutor<'_>, query: &EntityQuery<'_>) ->
         }
     }
     let backwards = query.keyset.is_some_and(|k| k.backwards);
-    let direction = if descending != backwards { "desc" } else { "asc" };
+    let direction = if descending != backwards {
+        "desc"
+    } else {
+        "asc"
+    };
     // Missing values sort last whatever the direction (reversed only while walking backwards).
     let nulls = if backwards { "desc" } else { "asc" };
     q.push(" order by ");
     for order in query.order {
-        let dir = if order.descending != backwards { "desc" } else { "asc" };
+        let dir = if order.descending != backwards {
+            "desc"
+        } else {
+            "asc"
+        };
         if order.nullable() {
             q.push(format!("({}) is null {nulls}, ", order.sql()));
         }
@@ -267,7 +315,10 @@ pub async fn query_entities(db: impl PgExecutor<'_>, query: &EntityQuery<'_>) ->
     q.build_query_as().fetch_all(db).await
 }
 
-pub async fn count_entities(db: impl PgExecutor<'_>, query: &EntityQuery<'_>) -> Result<i64, sqlx::Error> {
+pub async fn count_entities(
+    db: impl PgExecutor<'_>,
+    query: &EntityQuery<'_>,
+) -> Result<i64, sqlx::Error> {
     let mut q = QueryBuilder::<Postgres>::new("select count(*) from entity e");
     push_where(&mut q, query);
     q.build_query_scalar().fetch_one(db).await

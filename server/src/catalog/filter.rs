@@ -73,7 +73,11 @@ fn parse_filter_string(text: &str) -> Result<Option<Filter>, AppError> {
     let conditions: Vec<Filter> = by_key
         .into_iter()
         .map(|(key, _exists, values)| {
-            if values.is_empty() { Filter::Exists(key) } else { Filter::In(key, values) }
+            if values.is_empty() {
+                Filter::Exists(key)
+            } else {
+                Filter::In(key, values)
+            }
         })
         .collect();
     Ok(match conditions.len() {
@@ -93,19 +97,32 @@ pub fn parse_predicate(value: &Value, path: &str) -> Result<Filter, AppError> {
     };
     let logical = |op: &str| map.get(op).filter(|_| map.len() == 1);
     if let Some(items) = logical("$all").or_else(|| logical("$any")) {
-        let op = if map.contains_key("$all") { "$all" } else { "$any" };
+        let op = if map.contains_key("$all") {
+            "$all"
+        } else {
+            "$any"
+        };
         let Value::Array(items) = items else {
-            return Err(AppError::input(format!("Invalid filter predicate at {path}.{op}: expected an array")));
+            return Err(AppError::input(format!(
+                "Invalid filter predicate at {path}.{op}: expected an array"
+            )));
         };
         let parsed = items
             .iter()
             .enumerate()
             .map(|(i, item)| parse_predicate(item, &format!("{path}.{op}[{i}]")))
             .collect::<Result<Vec<_>, _>>()?;
-        return Ok(if op == "$all" { Filter::All(parsed) } else { Filter::Any(parsed) });
+        return Ok(if op == "$all" {
+            Filter::All(parsed)
+        } else {
+            Filter::Any(parsed)
+        });
     }
     if let Some(inner) = logical("$not") {
-        return Ok(Filter::Not(Box::new(parse_predicate(inner, &format!("{path}.$not"))?)));
+        return Ok(Filter::Not(Box::new(parse_predicate(
+            inner,
+            &format!("{path}.$not"),
+        )?)));
     }
     let mut fields = Vec::new();
     for (key, expected) in map {
@@ -117,25 +134,45 @@ pub fn parse_predicate(value: &Value, path: &str) -> Result<Filter, AppError> {
         let key_lower = key.to_lowercase();
         let field_path = format!("{path}.{key}");
         let condition = match expected {
-            Value::Object(op) if op.len() == 1 && op.contains_key("$exists") => match &op["$exists"] {
-                Value::Bool(true) => Filter::Exists(key_lower),
-                Value::Bool(false) => Filter::Not(Box::new(Filter::Exists(key_lower))),
-                other => return Err(AppError::input(format!("{field_path}.$exists must be true or false, got {other}"))),
-            },
+            Value::Object(op) if op.len() == 1 && op.contains_key("$exists") => {
+                match &op["$exists"] {
+                    Value::Bool(true) => Filter::Exists(key_lower),
+                    Value::Bool(false) => Filter::Not(Box::new(Filter::Exists(key_lower))),
+                    other => {
+                        return Err(AppError::input(format!(
+                            "{field_path}.$exists must be true or false, got {other}"
+                        )));
+                    }
+                }
+            }
             Value::Object(op) if op.len() == 1 && op.contains_key("$in") => {
                 let Value::Array(items) = &op["$in"] else {
-                    return Err(AppError::input(format!("{field_path}.$in must be an array of strings, numbers or booleans")));
+                    return Err(AppError::input(format!(
+                        "{field_path}.$in must be an array of strings, numbers or booleans"
+                    )));
                 };
                 let values = items
                     .iter()
-                    .map(|v| primitive(v).ok_or_else(|| AppError::input(format!("{field_path}.$in holds {v}, expected strings, numbers or booleans"))))
+                    .map(|v| {
+                        primitive(v).ok_or_else(|| {
+                            AppError::input(format!(
+                                "{field_path}.$in holds {v}, expected strings, numbers or booleans"
+                            ))
+                        })
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 Filter::In(key_lower, values)
             }
-            Value::Object(op) if op.len() == 1 && op.contains_key("$hasPrefix") => match &op["$hasPrefix"] {
-                Value::String(prefix) => Filter::HasPrefix(key_lower, prefix.to_lowercase()),
-                other => return Err(AppError::input(format!("{field_path}.$hasPrefix must be a string, got {other}"))),
-            },
+            Value::Object(op) if op.len() == 1 && op.contains_key("$hasPrefix") => {
+                match &op["$hasPrefix"] {
+                    Value::String(prefix) => Filter::HasPrefix(key_lower, prefix.to_lowercase()),
+                    other => {
+                        return Err(AppError::input(format!(
+                            "{field_path}.$hasPrefix must be a string, got {other}"
+                        )));
+                    }
+                }
+            }
             other => match primitive(other) {
                 Some(value) => Filter::In(key_lower, vec![value]),
                 None => {
@@ -147,7 +184,11 @@ pub fn parse_predicate(value: &Value, path: &str) -> Result<Filter, AppError> {
         };
         fields.push(condition);
     }
-    Ok(if fields.len() == 1 { fields.remove(0) } else { Filter::All(fields) })
+    Ok(if fields.len() == 1 {
+        fields.remove(0)
+    } else {
+        Filter::All(fields)
+    })
 }
 
 fn primitive(value: &Value) -> Option<String> {
@@ -173,10 +214,18 @@ fn column_of(key: &str) -> Option<&'static str> {
 pub fn push_sql(filter: &Filter, query: &mut QueryBuilder<Postgres>) {
     match filter {
         Filter::All(items) | Filter::Any(items) if items.is_empty() => {
-            query.push(if matches!(filter, Filter::All(_)) { "true" } else { "false" });
+            query.push(if matches!(filter, Filter::All(_)) {
+                "true"
+            } else {
+                "false"
+            });
         }
         Filter::All(items) | Filter::Any(items) => {
-            let joiner = if matches!(filter, Filter::All(_)) { " and " } else { " or " };
+            let joiner = if matches!(filter, Filter::All(_)) {
+                " and "
+            } else {
+                " or "
+            };
             query.push("(");
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
@@ -199,8 +248,17 @@ pub fn push_sql(filter: &Filter, query: &mut QueryBuilder<Postgres>) {
             }
         },
         Filter::In(key, values) => match column_of(key) {
+            // A plain `=` keeps the (kind, id) index usable for ordered pages.
+            Some(column) if values.len() == 1 => {
+                query
+                    .push(format!("{column} = "))
+                    .push_bind(values[0].clone());
+            }
             Some(column) => {
-                query.push(format!("{column} = any(")).push_bind(values.clone()).push(")");
+                query
+                    .push(format!("{column} = any("))
+                    .push_bind(values.clone())
+                    .push(")");
             }
             None => {
                 query.push("(");
@@ -218,7 +276,10 @@ pub fn push_sql(filter: &Filter, query: &mut QueryBuilder<Postgres>) {
             let pattern = format!("{}%", escape_like(prefix));
             match column_of(key) {
                 Some(column) => {
-                    query.push(format!("{column} like ")).push_bind(pattern).push(" escape '\\'");
+                    query
+                        .push(format!("{column} like "))
+                        .push_bind(pattern)
+                        .push(" escape '\\'");
                 }
                 None => {
                     query
@@ -234,7 +295,9 @@ pub fn push_sql(filter: &Filter, query: &mut QueryBuilder<Postgres>) {
 }
 
 pub fn escape_like(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 #[cfg(test)]
@@ -248,7 +311,8 @@ mod tests {
 
     #[test]
     fn filter_strings_and_or() {
-        let f = parse_filter_params(&s(&["Kind=Component,spec.type=service", "kind=api"])).expect("parses");
+        let f = parse_filter_params(&s(&["Kind=Component,spec.type=service", "kind=api"]))
+            .expect("parses");
         assert_eq!(
             f,
             Some(Filter::Any(vec![
@@ -266,7 +330,10 @@ mod tests {
         let f = parse_filter_params(&s(&["kind=a,kind=b,spec.owner"])).expect("parses");
         assert_eq!(
             f,
-            Some(Filter::All(vec![Filter::In("kind".into(), s(&["a", "b"])), Filter::Exists("spec.owner".into())]))
+            Some(Filter::All(vec![
+                Filter::In("kind".into(), s(&["a", "b"])),
+                Filter::Exists("spec.owner".into())
+            ]))
         );
     }
 
@@ -274,7 +341,10 @@ mod tests {
     fn empty_key_is_an_error_naming_the_statement() {
         let err = parse_filter_params(&s(&["=x"])).expect_err("bad");
         assert!(err.to_string().contains("'=x'"), "{err}");
-        assert_eq!(parse_filter_params(&s(&["", " , "])).expect("empty ok"), None);
+        assert_eq!(
+            parse_filter_params(&s(&["", " , "])).expect("empty ok"),
+            None
+        );
     }
 
     #[test]
@@ -289,7 +359,10 @@ mod tests {
             f,
             Filter::All(vec![
                 Filter::In("kind".into(), s(&["component"])),
-                Filter::Not(Box::new(Filter::In("spec.lifecycle".into(), s(&["experimental", "3"])))),
+                Filter::Not(Box::new(Filter::In(
+                    "spec.lifecycle".into(),
+                    s(&["experimental", "3"])
+                ))),
                 Filter::Exists("spec.owner".into()),
                 Filter::HasPrefix("metadata.name".into(), "pay".into()),
             ])
@@ -298,7 +371,8 @@ mod tests {
 
     #[test]
     fn bad_predicates_name_the_place() {
-        let err = parse_predicate(&json!({"$all": [{"kind": {"$regex": "x"}}]}), "query").expect_err("bad");
+        let err = parse_predicate(&json!({"$all": [{"kind": {"$regex": "x"}}]}), "query")
+            .expect_err("bad");
         assert!(err.to_string().contains("\"kind\""), "{err}");
         let err = parse_predicate(&json!({"$any": {"kind": "x"}}), "query").expect_err("bad");
         assert!(err.to_string().contains("query.$any"), "{err}");
@@ -308,9 +382,13 @@ mod tests {
 
     #[test]
     fn sql_uses_columns_for_hot_keys_and_containment_otherwise() {
-        let f = parse_filter_params(&s(&["kind=component,spec.type=service,metadata.tags"])).expect("parses");
+        let f = parse_filter_params(&s(&["kind=component,spec.type=service,metadata.tags"]))
+            .expect("parses");
         let mut q = QueryBuilder::<Postgres>::new("");
         push_sql(&f.expect("some"), &mut q);
-        assert_eq!(q.sql().as_str(), "(e.kind = any($1) and (e.search @> $2) and e.search ? $3)");
+        assert_eq!(
+            q.sql().as_str(),
+            "(e.kind = $1 and (e.search @> $2) and e.search ? $3)"
+        );
     }
 }

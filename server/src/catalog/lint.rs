@@ -41,7 +41,8 @@ pub struct Report {
 
 pub fn lint_files(paths: &[PathBuf]) -> Report {
     let mut report = Report::default();
-    let mut seen_refs: std::collections::HashMap<String, (PathBuf, usize)> = std::collections::HashMap::new();
+    let mut seen_refs: std::collections::HashMap<String, (PathBuf, usize)> =
+        std::collections::HashMap::new();
     for path in paths {
         report.files += 1;
         let problem = |line, field: Option<&str>, message: String| Problem {
@@ -54,19 +55,27 @@ pub fn lint_files(paths: &[PathBuf]) -> Report {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => text,
                 Err(_) => {
-                    report.problems.push(problem(None, None, "file is not UTF-8 text".into()));
+                    report
+                        .problems
+                        .push(problem(None, None, "file is not UTF-8 text".into()));
                     continue;
                 }
             },
             Err(e) => {
-                report.problems.push(problem(None, None, format!("cannot read: {e}")));
+                report
+                    .problems
+                    .push(problem(None, None, format!("cannot read: {e}")));
                 continue;
             }
         };
         let documents = match parse_documents(&text, &YamlLimits::default()) {
             Ok(documents) => documents,
             Err(e) => {
-                report.problems.push(problem(e.line, None, format!("invalid YAML: {}", e.message)));
+                report.problems.push(problem(
+                    e.line,
+                    None,
+                    format!("invalid YAML: {}", e.message),
+                ));
                 continue;
             }
         };
@@ -74,14 +83,18 @@ pub fn lint_files(paths: &[PathBuf]) -> Report {
             report.entities += 1;
             let mut value = document.value.clone();
             for (field, message) in resolve_placeholders(path, &mut value, "") {
-                report
-                    .problems
-                    .push(problem(Some(document.line_of(&field)), Some(&field), message));
+                report.problems.push(problem(
+                    Some(document.line_of(&field)),
+                    Some(&field),
+                    message,
+                ));
             }
             for error in validate_entity_from_file(&value) {
-                report
-                    .problems
-                    .push(problem(Some(document.line_of(&error.field)), Some(&error.field), error.message));
+                report.problems.push(problem(
+                    Some(document.line_of(&error.field)),
+                    Some(&error.field),
+                    error.message,
+                ));
             }
             if let Some(entity_ref) = EntityRef::of_entity(&value) {
                 let key = entity_ref.key();
@@ -109,11 +122,15 @@ fn resolve_placeholders(file: &Path, value: &mut Value, path: &str) -> Vec<(Stri
     let mut problems = Vec::new();
     match value {
         Value::Object(map) if map.len() == 1 && map.keys().all(|k| k.starts_with('$')) => {
-            let Some((op, argument)) = map.iter().next().map(|(k, v)| (k.clone(), v.clone())) else {
+            let Some((op, argument)) = map.iter().next().map(|(k, v)| (k.clone(), v.clone()))
+            else {
                 return problems;
             };
             let Some(relative) = argument.as_str() else {
-                problems.push((path.to_owned(), format!("{op} placeholder needs a string path")));
+                problems.push((
+                    path.to_owned(),
+                    format!("{op} placeholder needs a string path"),
+                ));
                 return problems;
             };
             if relative.starts_with("http://") || relative.starts_with("https://") {
@@ -125,7 +142,10 @@ fn resolve_placeholders(file: &Path, value: &mut Value, path: &str) -> Vec<(Stri
             let text = match std::fs::read_to_string(&target) {
                 Ok(text) => text,
                 Err(e) => {
-                    problems.push((path.to_owned(), format!("{op} {relative}: cannot read {}: {e}", target.display())));
+                    problems.push((
+                        path.to_owned(),
+                        format!("{op} {relative}: cannot read {}: {e}", target.display()),
+                    ));
                     return problems;
                 }
             };
@@ -134,14 +154,23 @@ fn resolve_placeholders(file: &Path, value: &mut Value, path: &str) -> Vec<(Stri
                 "$json" => match serde_json::from_str(&text) {
                     Ok(parsed) => parsed,
                     Err(e) => {
-                        problems.push((path.to_owned(), format!("$json {relative}: not valid JSON: {e}")));
+                        problems.push((
+                            path.to_owned(),
+                            format!("$json {relative}: not valid JSON: {e}"),
+                        ));
                         return problems;
                     }
                 },
                 "$yaml" => match parse_documents(&text, &YamlLimits::default()) {
                     Ok(mut docs) if docs.len() == 1 => docs.remove(0).value,
                     Ok(docs) => {
-                        problems.push((path.to_owned(), format!("$yaml {relative}: expected one document, found {}", docs.len())));
+                        problems.push((
+                            path.to_owned(),
+                            format!(
+                                "$yaml {relative}: expected one document, found {}",
+                                docs.len()
+                            ),
+                        ));
                         return problems;
                     }
                     Err(e) => {
@@ -150,14 +179,21 @@ fn resolve_placeholders(file: &Path, value: &mut Value, path: &str) -> Vec<(Stri
                     }
                 },
                 other => {
-                    problems.push((path.to_owned(), format!("unknown placeholder {other} (supported: $text, $json, $yaml)")));
+                    problems.push((
+                        path.to_owned(),
+                        format!("unknown placeholder {other} (supported: $text, $json, $yaml)"),
+                    ));
                     return problems;
                 }
             };
         }
         Value::Object(map) => {
             for (key, child) in map.iter_mut() {
-                let child_path = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                let child_path = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
                 problems.extend(resolve_placeholders(file, child, &child_path));
             }
         }

@@ -9,8 +9,8 @@
 pub mod api;
 pub mod db;
 pub mod filter;
-pub mod lint;
 pub mod ingest;
+pub mod lint;
 pub mod model;
 pub mod search;
 pub mod stitch;
@@ -74,18 +74,29 @@ impl CatalogService {
             let target = self
                 .reader
                 .resolve(&location.location_type, &location.target)
-                .map_err(|e| anyhow::anyhow!("catalog.locations entry {}:{}: {e}", location.location_type, location.target))?;
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "catalog.locations entry {}:{}: {e}",
+                        location.location_type,
+                        location.target
+                    )
+                })?;
             wanted.push(target);
         }
         let mut tx = self.db.begin().await?;
         // Serialise concurrent start-ups of several replicas.
-        sqlx::query("select pg_advisory_xact_lock(7007001)").execute(&mut *tx).await?;
+        sqlx::query("select pg_advisory_xact_lock(7007001)")
+            .execute(&mut *tx)
+            .await?;
         let current: Vec<LocationRow> =
             sqlx::query_as("select id, type, target, declared_by from location where parent_id is null and origin = 'config'")
                 .fetch_all(&mut *tx)
                 .await?;
         for row in &current {
-            if !wanted.iter().any(|t| t.location_type() == row.location_type && t.target_string() == row.target) {
+            if !wanted
+                .iter()
+                .any(|t| t.location_type() == row.location_type && t.target_string() == row.target)
+            {
                 tracing::info!(target = %row.target, "unregistering location removed from the config");
                 db::delete_location(&mut tx, row.id, self.config.catalog.orphan_policy).await?;
             }
@@ -99,27 +110,37 @@ impl CatalogService {
     }
 
     /// Registers a location from the API. A second registration of the same target is a conflict.
-    pub async fn add_location(&self, location_type: &str, target: &str) -> Result<LocationRow, AppError> {
+    pub async fn add_location(
+        &self,
+        location_type: &str,
+        target: &str,
+    ) -> Result<LocationRow, AppError> {
         let target = self.resolve_for_api(location_type, target)?;
         let row = db::insert_root_location(&self.db, &target, "api")
             .await?
-            .ok_or_else(|| AppError::conflict(format!("Location {} already exists", target.location_ref())))?;
+            .ok_or_else(|| {
+                AppError::conflict(format!("Location {} already exists", target.location_ref()))
+            })?;
         self.wake();
         Ok(row)
     }
 
     pub fn resolve_for_api(&self, location_type: &str, target: &str) -> Result<Target, AppError> {
-        self.reader.resolve(location_type, target).map_err(|e| match e {
-            ingest::read::ReadError::NotAllowed(m) => AppError::NotAllowed(m),
-            other => AppError::input(other.to_string()),
-        })
+        self.reader
+            .resolve(location_type, target)
+            .map_err(|e| match e {
+                ingest::read::ReadError::NotAllowed(m) => AppError::NotAllowed(m),
+                other => AppError::input(other.to_string()),
+            })
     }
 
     pub async fn delete_location(&self, id: Uuid) -> Result<(), AppError> {
         let mut tx = self.db.begin().await?;
         let deleted = db::delete_location(&mut tx, id, self.config.catalog.orphan_policy).await?;
         if !deleted {
-            return Err(AppError::not_found(format!("Found no location with ID {id}")));
+            return Err(AppError::not_found(format!(
+                "Found no location with ID {id}"
+            )));
         }
         tx.commit().await?;
         self.wake();
@@ -128,12 +149,15 @@ impl CatalogService {
 
     /// Makes the location that provides `entity_key` due now.
     pub async fn refresh_entity(&self, entity_key: &str) -> Result<(), AppError> {
-        let found: Option<Option<Uuid>> = sqlx::query_scalar("select location_id from entity where entity_key = $1")
-            .bind(entity_key)
-            .fetch_optional(&self.db)
-            .await?;
+        let found: Option<Option<Uuid>> =
+            sqlx::query_scalar("select location_id from entity where entity_key = $1")
+                .bind(entity_key)
+                .fetch_optional(&self.db)
+                .await?;
         let Some(location_id) = found else {
-            return Err(AppError::not_found(format!("No entity named '{entity_key}' found")));
+            return Err(AppError::not_found(format!(
+                "No entity named '{entity_key}' found"
+            )));
         };
         // A Location entity also refreshes the locations it points at.
         sqlx::query(
@@ -151,7 +175,8 @@ impl CatalogService {
     /// one-shot runs. With several replicas it returns when this one finds nothing more to claim.
     pub async fn process_until_idle(&self) -> anyhow::Result<()> {
         loop {
-            let round = ingest::process_due_locations(&self.db, &self.reader, &self.config.catalog).await?;
+            let round =
+                ingest::process_due_locations(&self.db, &self.reader, &self.config.catalog).await?;
             let stitched = ingest::stitch_pending(&self.db).await?;
             if round.locations == 0 && stitched == 0 {
                 return Ok(());

@@ -63,7 +63,12 @@ pub fn build(entity: &Value) -> (SearchIndex, Option<String>) {
         "metadata.namespace".into(),
         Some(field("namespace").unwrap_or_else(|| "default".to_owned())),
     ));
-    for relation in entity.get("relations").and_then(Value::as_array).into_iter().flatten() {
+    for relation in entity
+        .get("relations")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if let (Some(kind), Some(target)) = (
             relation.get("type").and_then(Value::as_str),
             relation.get("targetRef").and_then(Value::as_str),
@@ -113,7 +118,9 @@ fn visit(
     }
     match value {
         Value::Null => out.push((path.to_owned(), None)),
-        Value::Bool(_) | Value::Number(_) | Value::String(_) => out.push((path.to_owned(), scalar_string(value))),
+        Value::Bool(_) | Value::Number(_) | Value::String(_) => {
+            out.push((path.to_owned(), scalar_string(value)))
+        }
         Value::Array(items) => {
             for item in items {
                 visit(path, item, out, seen_item_keys);
@@ -128,7 +135,11 @@ fn visit(
         }
         Value::Object(map) => {
             for (key, child) in map {
-                let child_path = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                let child_path = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
                 visit(&child_path, child, out, seen_item_keys);
             }
         }
@@ -168,7 +179,10 @@ fn check_case_clashes(pairs: &[(String, Option<String>)]) -> Result<(), String> 
         Ok(())
     } else {
         let list: Vec<_> = clashes.into_iter().map(|k| format!("'{k}'")).collect();
-        Err(format!("Entity has duplicate keys that vary only in casing, {}", list.join(", ")))
+        Err(format!(
+            "Entity has duplicate keys that vary only in casing, {}",
+            list.join(", ")
+        ))
     }
 }
 
@@ -176,7 +190,12 @@ fn check_case_clashes(pairs: &[(String, Option<String>)]) -> Result<(), String> 
 pub fn full_text(search: &Map<String, Value>, fields: &[&str]) -> String {
     let mut text = String::new();
     for field in fields {
-        for value in search.get(*field).and_then(Value::as_array).into_iter().flatten() {
+        for value in search
+            .get(*field)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if let Some(value) = value.as_str() {
                 if !text.is_empty() {
                     text.push(' ');
@@ -222,25 +241,41 @@ mod tests {
         assert_eq!(values(&index, "metadata.annotations.a/b"), ["x"]);
         assert_eq!(values(&index, "spec.replicas"), ["3"]);
         assert_eq!(values(&index, "spec.flag"), ["true"]);
-        assert!(values(&index, "spec.gone").is_empty(), "null keeps the key, with no value");
+        assert!(
+            values(&index, "spec.gone").is_empty(),
+            "null keeps the key, with no value"
+        );
         assert_eq!(values(&index, "spec.ports.port"), ["80", "443"]);
-        assert_eq!(values(&index, "relations.ownedby"), ["group:default/team-a"]);
-        assert!(index.facets.contains(&("metadata.tags".into(), "Java".into())));
-        assert!(index.facets.contains(&("metadata.name".into(), "Payments".into())));
+        assert_eq!(
+            values(&index, "relations.ownedby"),
+            ["group:default/team-a"]
+        );
+        assert!(
+            index
+                .facets
+                .contains(&("metadata.tags".into(), "Java".into()))
+        );
+        assert!(
+            index
+                .facets
+                .contains(&("metadata.name".into(), "Payments".into()))
+        );
         assert!(index.text.contains("payments") && index.text.contains("service"));
     }
 
     #[test]
     fn long_values_keep_only_the_key() {
         let long = "x".repeat(300);
-        let (index, _) = build(&json!({"kind": "API", "metadata": {"name": "a"}, "spec": {"definition": long}}));
+        let (index, _) =
+            build(&json!({"kind": "API", "metadata": {"name": "a"}, "spec": {"definition": long}}));
         assert!(values(&index, "spec.definition").is_empty());
         assert!(!index.facets.iter().any(|(k, _)| k == "spec.definition"));
     }
 
     #[test]
     fn keys_differing_only_in_case_are_rejected() {
-        let (index, clash) = build(&json!({"kind": "A", "metadata": {"name": "a"}, "spec": {"foo": 1, "Foo": 2}}));
+        let (index, clash) =
+            build(&json!({"kind": "A", "metadata": {"name": "a"}, "spec": {"foo": 1, "Foo": 2}}));
         let err = clash.expect("clash reported");
         assert_eq!(values(&index, "spec.foo"), ["1", "2"]);
         assert!(err.contains("'spec.foo'"), "{err}");

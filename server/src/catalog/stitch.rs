@@ -11,8 +11,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
-use sqlx::types::Json;
 use sqlx::PgPool;
+use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::ingest::process::{ProcessingError, hex};
@@ -41,7 +41,12 @@ pub async fn stitch_batch(pool: &PgPool, limit: i64) -> Result<usize, sqlx::Erro
     if taken.is_empty() {
         return Ok(0);
     }
-    let keys: Vec<String> = taken.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect();
+    let keys: Vec<String> = taken
+        .iter()
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
 
     let rows: Vec<StitchRow> = sqlx::query_as(
         "select id, entity_key, processed, errors, etag from entity where entity_key = any($1)
@@ -193,7 +198,9 @@ pub fn stitch_entity(
                 .collect();
             body.insert("status".to_owned(), json!({ "items": items }));
         }
-        let etag = hex(&Sha256::digest(Value::Object(body.clone()).to_string().as_bytes()));
+        let etag = hex(&Sha256::digest(
+            Value::Object(body.clone()).to_string().as_bytes(),
+        ));
         if let Some(Value::Object(metadata)) = body.get_mut("metadata") {
             metadata.insert("etag".to_owned(), Value::String(etag[..32].to_owned()));
         }
@@ -204,12 +211,24 @@ pub fn stitch_entity(
 /// jsonb stores keys sorted by length; put them back in the order people write them.
 fn ordered_entity(processed: Value) -> Map<String, Value> {
     const TOP: &[&str] = &["apiVersion", "kind", "metadata", "spec"];
-    const METADATA: &[&str] = &["namespace", "name", "title", "description", "labels", "annotations", "tags", "links"];
+    const METADATA: &[&str] = &[
+        "namespace",
+        "name",
+        "title",
+        "description",
+        "labels",
+        "annotations",
+        "tags",
+        "links",
+    ];
     let Value::Object(mut map) = processed else {
         return Map::new();
     };
     if let Some(Value::Object(metadata)) = map.remove("metadata") {
-        map.insert("metadata".to_owned(), Value::Object(reorder(metadata, METADATA)));
+        map.insert(
+            "metadata".to_owned(),
+            Value::Object(reorder(metadata, METADATA)),
+        );
     }
     reorder(map, TOP)
 }
@@ -239,14 +258,23 @@ mod tests {
         let relations = vec![("ownedBy".to_owned(), "group:default/team".to_owned())];
         let (body, index) = stitch_entity(id, processed.clone(), &relations, vec![]);
         let keys: Vec<&String> = body.as_object().expect("object").keys().collect();
-        assert_eq!(keys, ["apiVersion", "kind", "metadata", "spec", "relations"]);
+        assert_eq!(
+            keys,
+            ["apiVersion", "kind", "metadata", "spec", "relations"]
+        );
         assert_eq!(body["metadata"]["uid"], id.to_string());
         assert_eq!(body["relations"][0]["targetRef"], "group:default/team");
         assert!(body.get("status").is_none());
-        assert_eq!(index.search["relations.ownedby"], json!(["group:default/team"]));
+        assert_eq!(
+            index.search["relations.ownedby"],
+            json!(["group:default/team"])
+        );
 
         let (again, _) = stitch_entity(id, processed.clone(), &relations, vec![]);
-        assert_eq!(again["metadata"]["etag"], body["metadata"]["etag"], "etag is stable");
+        assert_eq!(
+            again["metadata"]["etag"], body["metadata"]["etag"],
+            "etag is stable"
+        );
         let errors = vec![ProcessingError::new("InputError", "bad")];
         let (failed, _) = stitch_entity(id, processed, &relations, errors);
         assert_ne!(failed["metadata"]["etag"], body["metadata"]["etag"]);

@@ -35,17 +35,23 @@ impl TestApp {
     /// A test app whose catalog config `adjust` may change (allowlists, orphan policy...).
     pub async fn with_config(pool: PgPool, adjust: impl FnOnce(&mut CatalogConfig)) -> Self {
         let root = tempfile::tempdir().expect("tempdir");
-        let mut config = Config::default();
-        config.catalog = CatalogConfig {
-            locations: Vec::new(),
-            file_roots: vec![root.path().to_path_buf()],
-            orphan_policy: OrphanPolicy::Delete,
-            ..CatalogConfig::default()
+        let mut config = Config {
+            catalog: CatalogConfig {
+                locations: Vec::new(),
+                file_roots: vec![root.path().to_path_buf()],
+                orphan_policy: OrphanPolicy::Delete,
+                ..CatalogConfig::default()
+            },
+            ..Config::default()
         };
         adjust(&mut config.catalog);
         let state = AppState::new(pool, config).expect("state");
         let router = app(state.clone());
-        Self { state, router, root }
+        Self {
+            state,
+            router,
+            root,
+        }
     }
 
     pub fn path(&self, relative: &str) -> PathBuf {
@@ -70,15 +76,30 @@ impl TestApp {
     pub async fn register(&self, relative: &str) -> String {
         let target = self.path(relative).display().to_string();
         let response = self
-            .post("/api/catalog/locations", serde_json::json!({"type": "file", "target": target}))
+            .post(
+                "/api/catalog/locations",
+                serde_json::json!({"type": "file", "target": target}),
+            )
             .await;
-        assert_eq!(response.status, StatusCode::CREATED, "register {relative}: {}", response.body);
-        response.body["location"]["id"].as_str().expect("id").to_owned()
+        assert_eq!(
+            response.status,
+            StatusCode::CREATED,
+            "register {relative}: {}",
+            response.body
+        );
+        response.body["location"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
     }
 
     /// Runs processing and stitching until nothing is due (deterministic: no background workers).
     pub async fn process(&self) {
-        self.state.catalog.process_until_idle().await.expect("processing");
+        self.state
+            .catalog
+            .process_until_idle()
+            .await
+            .expect("processing");
     }
 
     /// Makes every location due now and processes: what the next refresh interval would do.
@@ -107,13 +128,23 @@ impl TestApp {
             .expect("infallible");
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
         let body = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
         };
-        Response { status, headers, body }
+        Response {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, uri: &str) -> Response {
@@ -130,13 +161,26 @@ impl TestApp {
 
     /// The entity's final JSON, or panics with the status.
     pub async fn entity(&self, kind: &str, name: &str) -> Value {
-        let response = self.get(&format!("/api/catalog/entities/by-name/{kind}/default/{name}")).await;
-        assert_eq!(response.status, StatusCode::OK, "{kind}/{name}: {}", response.body);
+        let response = self
+            .get(&format!(
+                "/api/catalog/entities/by-name/{kind}/default/{name}"
+            ))
+            .await;
+        assert_eq!(
+            response.status,
+            StatusCode::OK,
+            "{kind}/{name}: {}",
+            response.body
+        );
         response.body
     }
 
     pub async fn entity_status(&self, kind: &str, name: &str) -> StatusCode {
-        self.get(&format!("/api/catalog/entities/by-name/{kind}/default/{name}")).await.status
+        self.get(&format!(
+            "/api/catalog/entities/by-name/{kind}/default/{name}"
+        ))
+        .await
+        .status
     }
 
     /// Names of the entities an entity list answer holds, sorted.
@@ -159,14 +203,22 @@ pub fn relations(entity: &Value) -> Vec<String> {
         .as_array()
         .expect("relations")
         .iter()
-        .map(|r| format!("{} {}", r["type"].as_str().expect("type"), r["targetRef"].as_str().expect("ref")))
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["type"].as_str().expect("type"),
+                r["targetRef"].as_str().expect("ref")
+            )
+        })
         .collect();
     out.sort();
     out
 }
 
 pub fn workspace_root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
 }
 
 /// A small, valid company catalog used by several tests.
@@ -233,7 +285,8 @@ spec:
     $text: ./checkout-openapi.yaml
 "#;
 
-pub const CHECKOUT_OPENAPI: &str = "openapi: 3.0.0\ninfo: {title: Checkout, version: '1'}\npaths: {}\n";
+pub const CHECKOUT_OPENAPI: &str =
+    "openapi: 3.0.0\ninfo: {title: Checkout, version: '1'}\npaths: {}\n";
 
 /// Writes ORG + SERVICES under a root `catalog.yaml` Location and registers it; returns the location id.
 pub async fn load_sample(app: &TestApp) -> String {

@@ -65,10 +65,16 @@ fn parse_order(raw: &str) -> Result<OrderField> {
     let descending = match direction.to_lowercase().as_str() {
         "asc" => false,
         "desc" => true,
-        _ => return Err(AppError::input(format!("Invalid order '{raw}', expected asc:<field> or desc:<field>"))),
+        _ => {
+            return Err(AppError::input(format!(
+                "Invalid order '{raw}', expected asc:<field> or desc:<field>"
+            )));
+        }
     };
     if field.trim().is_empty() {
-        return Err(AppError::input(format!("Invalid order '{raw}', the field is missing")));
+        return Err(AppError::input(format!(
+            "Invalid order '{raw}', the field is missing"
+        )));
     }
     Ok(OrderField {
         field: field.trim().to_lowercase(),
@@ -91,15 +97,24 @@ fn decode_after(raw: &str) -> Result<i64> {
         .ok_or_else(|| AppError::input(format!("Invalid after cursor '{raw}'")))
 }
 
-pub async fn get_entity_by_uid(State(state): State<AppState>, Path(uid): Path<String>) -> Result<RawJson> {
+pub async fn get_entity_by_uid(
+    State(state): State<AppState>,
+    Path(uid): Path<String>,
+) -> Result<RawJson> {
     let not_found = || AppError::not_found(format!("No entity with uid {uid}"));
     let parsed = Uuid::parse_str(&uid).map_err(|_| not_found())?;
-    db::get_final_by_uid(&state.db, parsed).await?.map(RawJson).ok_or_else(not_found)
+    db::get_final_by_uid(&state.db, parsed)
+        .await?
+        .map(RawJson)
+        .ok_or_else(not_found)
 }
 
 /// Deletes an entity (it comes back at its location's next refresh if still there). Deleting a uid that
 /// does not exist succeeds, as in Backstage: the outcome the caller wanted holds.
-pub async fn delete_entity_by_uid(State(state): State<AppState>, Path(uid): Path<String>) -> Result<StatusCode> {
+pub async fn delete_entity_by_uid(
+    State(state): State<AppState>,
+    Path(uid): Path<String>,
+) -> Result<StatusCode> {
     let Ok(parsed) = Uuid::parse_str(&uid) else {
         return Ok(StatusCode::NO_CONTENT);
     };
@@ -133,11 +148,14 @@ pub async fn get_entity_ancestry(
     for _ in 0..64 {
         let Some((parent, body)) = db::get_ancestry_step(&state.db, &current).await? else {
             if items.is_empty() {
-                return Err(AppError::not_found(format!("No entity named '{start}' found")));
+                return Err(AppError::not_found(format!(
+                    "No entity named '{start}' found"
+                )));
             }
             break;
         };
-        let entity: Value = serde_json::from_str(&body).map_err(|e| AppError::Internal(e.into()))?;
+        let entity: Value =
+            serde_json::from_str(&body).map_err(|e| AppError::Internal(e.into()))?;
         // Keys are lower-cased refs, which is also how Backstage prints parent refs.
         let parent_refs: Vec<String> = parent.iter().cloned().collect();
         items.push(serde_json::json!({ "entity": entity, "parentEntityRefs": parent_refs }));
@@ -177,16 +195,24 @@ pub async fn get_entities_by_refs(
     }
     let mut keys = Vec::with_capacity(request.entity_refs.len());
     for raw in &request.entity_refs {
-        let parsed = EntityRef::parse(raw, RefDefaults { kind: None, namespace: "default" })
-            .map_err(|e| AppError::input(format!("Invalid entity ref '{raw}': {e}")))?;
+        let parsed = EntityRef::parse(
+            raw,
+            RefDefaults {
+                kind: None,
+                namespace: "default",
+            },
+        )
+        .map_err(|e| AppError::input(format!("Invalid entity ref '{raw}': {e}")))?;
         keys.push(parsed.key());
     }
     let filter = match &request.query {
         Some(query) => Some(filter::parse_predicate(query, "query")?),
         None => parse_filter_params(&params.all("filter"))?,
     };
-    let found: HashMap<String, String> =
-        db::get_finals_by_keys(&state.db, &keys, filter.as_ref()).await?.into_iter().collect();
+    let found: HashMap<String, String> = db::get_finals_by_keys(&state.db, &keys, filter.as_ref())
+        .await?
+        .into_iter()
+        .collect();
     let fields = request.fields.unwrap_or_default();
     let mut items = Vec::with_capacity(keys.len());
     for key in &keys {
@@ -209,8 +235,14 @@ pub async fn refresh_entity(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<RefreshRequest>,
 ) -> Result<StatusCode> {
-    let parsed = EntityRef::parse(&request.entity_ref, RefDefaults { kind: None, namespace: "default" })
-        .map_err(|e| AppError::input(format!("Invalid entity ref '{}': {e}", request.entity_ref)))?;
+    let parsed = EntityRef::parse(
+        &request.entity_ref,
+        RefDefaults {
+            kind: None,
+            namespace: "default",
+        },
+    )
+    .map_err(|e| AppError::input(format!("Invalid entity ref '{}': {e}", request.entity_ref)))?;
     state.catalog.refresh_entity(&parsed.key()).await?;
     Ok(StatusCode::OK)
 }

@@ -11,7 +11,10 @@ use crate::catalog::db;
 use crate::catalog::filter::{Filter, parse_filter_params, parse_predicate};
 use crate::error::{AppError, Result};
 
-pub async fn get_entity_facets(State(state): State<AppState>, params: QueryParams) -> Result<Response> {
+pub async fn get_entity_facets(
+    State(state): State<AppState>,
+    params: QueryParams,
+) -> Result<Response> {
     let facets = params.all("facet");
     let filter = parse_filter_params(&params.all("filter"))?;
     facet_response(&state, &facets, filter.as_ref()).await
@@ -28,16 +31,28 @@ pub async fn query_entity_facets(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<FacetsRequest>,
 ) -> Result<Response> {
-    let filter = body.query.as_ref().map(|q| parse_predicate(q, "query")).transpose()?;
+    let filter = body
+        .query
+        .as_ref()
+        .map(|q| parse_predicate(q, "query"))
+        .transpose()?;
     facet_response(&state, &body.facets, filter.as_ref()).await
 }
 
-async fn facet_response(state: &AppState, facets: &[String], filter: Option<&Filter>) -> Result<Response> {
+async fn facet_response(
+    state: &AppState,
+    facets: &[String],
+    filter: Option<&Filter>,
+) -> Result<Response> {
     if facets.is_empty() {
-        return Err(AppError::input("Missing facet parameter; name at least one field, e.g. facet=kind"));
+        return Err(AppError::input(
+            "Missing facet parameter; name at least one field, e.g. facet=kind",
+        ));
     }
     if facets.len() > 20 {
-        return Err(AppError::input("At most 20 facets may be asked for at once"));
+        return Err(AppError::input(
+            "At most 20 facets may be asked for at once",
+        ));
     }
     let mut out = Map::new();
     for facet in facets {

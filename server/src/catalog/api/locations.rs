@@ -26,14 +26,20 @@ fn parse_id(id: &str) -> Result<Uuid> {
     Uuid::parse_str(id).map_err(|_| AppError::not_found(format!("Found no location with ID {id}")))
 }
 
-pub async fn get_location(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
+pub async fn get_location(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response> {
     let row = db::get_location(&state.db, parse_id(&id)?)
         .await?
         .ok_or_else(|| AppError::not_found(format!("Found no location with ID {id}")))?;
     Ok(axum::Json(row).into_response())
 }
 
-pub async fn delete_location(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode> {
+pub async fn delete_location(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
     state.catalog.delete_location(parse_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -63,18 +69,26 @@ pub async fn create_location(
     params: QueryParams,
     ApiJson(input): ApiJson<LocationInput>,
 ) -> Result<Response> {
-    let dry_run = params.one("dryRun").is_some_and(|v| v == "true" || v == "1");
+    let dry_run = params
+        .one("dryRun")
+        .is_some_and(|v| v == "true" || v == "1");
     if !dry_run {
-        let row = state.catalog.add_location(&input.location_type, &input.target).await?;
+        let row = state
+            .catalog
+            .add_location(&input.location_type, &input.target)
+            .await?;
         return Ok(created(json!({ "location": row, "entities": [] })));
     }
-    let target = state.catalog.resolve_for_api(&input.location_type, &input.target)?;
-    let existing: Option<(Uuid,)> =
-        sqlx::query_as("select id from location where parent_id is null and type = $1 and target = $2")
-            .bind(target.location_type())
-            .bind(target.target_string())
-            .fetch_optional(&state.db)
-            .await?;
+    let target = state
+        .catalog
+        .resolve_for_api(&input.location_type, &input.target)?;
+    let existing: Option<(Uuid,)> = sqlx::query_as(
+        "select id from location where parent_id is null and type = $1 and target = $2",
+    )
+    .bind(target.location_type())
+    .bind(target.target_string())
+    .fetch_optional(&state.db)
+    .await?;
     let (entities, errors) = dry_run_entities(&state, &target).await?;
     if let Some(first) = errors.first() {
         return Err(AppError::input(first.clone()));
@@ -85,7 +99,9 @@ pub async fn create_location(
         target: target.target_string(),
         entity_ref: generated_location_key(&target),
     };
-    Ok(created(json!({ "location": location, "entities": entities, "exists": existing.is_some() })))
+    Ok(created(
+        json!({ "location": location, "entities": entities, "exists": existing.is_some() }),
+    ))
 }
 
 /// Processes a target and everything its Location entities point at, in memory. Returns the entities in
@@ -109,7 +125,10 @@ async fn dry_run_entities(state: &AppState, target: &Target) -> Result<(Vec<Valu
     while let Some(job) = pending.pop() {
         seen += 1;
         if seen > MAX_LOCATIONS {
-            errors.push(format!("more than {MAX_LOCATIONS} locations below {}", target.target_string()));
+            errors.push(format!(
+                "more than {MAX_LOCATIONS} locations below {}",
+                target.target_string()
+            ));
             break;
         }
         let output = process_location(&state.catalog.reader, &job).await;
@@ -136,7 +155,8 @@ async fn dry_run_entities(state: &AppState, target: &Target) -> Result<(Vec<Valu
                 .filter(|r| r.source.key() == entity.key)
                 .map(|r| (r.relation_type.to_owned(), r.target.to_string()))
                 .collect();
-            let (body, _) = stitch_entity(Uuid::new_v4(), entity.processed, &relations, entity.errors);
+            let (body, _) =
+                stitch_entity(Uuid::new_v4(), entity.processed, &relations, entity.errors);
             entities.push(body);
         }
     }
@@ -169,7 +189,10 @@ pub async fn analyze_location(
     let mut existing = Vec::new();
     for entity in entities {
         // The generated Location entity is an artefact of registering, not a file's content.
-        if entity["metadata"]["name"].as_str().is_some_and(|n| n.starts_with("generated-")) {
+        if entity["metadata"]["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("generated-"))
+        {
             continue;
         }
         let key = crate::catalog::model::refs::EntityRef::of_entity(&entity).map(|r| r.key());
@@ -181,8 +204,14 @@ pub async fn analyze_location(
             .as_str()
             .and_then(|l| l.split_once(':'))
             .map(|(t, target)| json!({ "type": t, "target": target }))
-            .unwrap_or_else(|| json!({ "type": target.location_type(), "target": target.target_string() }));
-        existing.push(json!({ "entity": entity, "isRegistered": is_registered, "location": location }));
+            .unwrap_or_else(
+                || json!({ "type": target.location_type(), "target": target.target_string() }),
+            );
+        existing
+            .push(json!({ "entity": entity, "isRegistered": is_registered, "location": location }));
     }
-    Ok(axum::Json(json!({ "existingEntityFiles": existing, "generateEntities": [] })).into_response())
+    Ok(
+        axum::Json(json!({ "existingEntityFiles": existing, "generateEntities": [] }))
+            .into_response(),
+    )
 }

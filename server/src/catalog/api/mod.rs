@@ -23,18 +23,42 @@ use crate::error::AppError;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/entities", get(entities::list_entities))
-        .route("/entities/by-uid/{uid}", get(entities::get_entity_by_uid).delete(entities::delete_entity_by_uid))
-        .route("/entities/by-name/{kind}/{namespace}/{name}", get(entities::get_entity_by_name))
-        .route("/entities/by-name/{kind}/{namespace}/{name}/ancestry", get(entities::get_entity_ancestry))
+        .route(
+            "/entities/by-uid/{uid}",
+            get(entities::get_entity_by_uid).delete(entities::delete_entity_by_uid),
+        )
+        .route(
+            "/entities/by-name/{kind}/{namespace}/{name}",
+            get(entities::get_entity_by_name),
+        )
+        .route(
+            "/entities/by-name/{kind}/{namespace}/{name}/ancestry",
+            get(entities::get_entity_ancestry),
+        )
         .route("/entities/by-refs", post(entities::get_entities_by_refs))
-        .route("/entities/by-query", get(query::query_entities).post(query::query_entities_by_predicate))
-        .route("/entity-facets", get(facets::get_entity_facets).post(facets::query_entity_facets))
+        .route(
+            "/entities/by-query",
+            get(query::query_entities).post(query::query_entities_by_predicate),
+        )
+        .route(
+            "/entity-facets",
+            get(facets::get_entity_facets).post(facets::query_entity_facets),
+        )
         .route("/refresh", post(entities::refresh_entity))
         .route("/validate-entity", post(validate::validate_entity))
         .route("/analyze-location", post(locations::analyze_location))
-        .route("/locations", get(locations::list_locations).post(locations::create_location))
-        .route("/locations/{id}", get(locations::get_location).delete(locations::delete_location))
-        .route("/locations/by-entity/{kind}/{namespace}/{name}", get(locations::get_location_by_entity))
+        .route(
+            "/locations",
+            get(locations::list_locations).post(locations::create_location),
+        )
+        .route(
+            "/locations/{id}",
+            get(locations::get_location).delete(locations::delete_location),
+        )
+        .route(
+            "/locations/by-entity/{kind}/{namespace}/{name}",
+            get(locations::get_location_by_entity),
+        )
 }
 
 /// Atrium's own operational endpoints under `/api/atrium`.
@@ -62,7 +86,11 @@ pub(crate) struct QueryParams(Vec<(String, String)>);
 
 impl QueryParams {
     pub fn all(&self, key: &str) -> Vec<String> {
-        self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect()
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     /// All values, each split at commas (`fields=a,b&fields=c`).
@@ -77,7 +105,10 @@ impl QueryParams {
     }
 
     pub fn one(&self, key: &str) -> Option<String> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
     }
 
     /// A non-negative integer parameter.
@@ -90,7 +121,11 @@ impl QueryParams {
                 .ok()
                 .filter(|n| *n >= 0)
                 .map(Some)
-                .ok_or_else(|| AppError::input(format!("Invalid {key} '{raw}', expected a non-negative integer"))),
+                .ok_or_else(|| {
+                    AppError::input(format!(
+                        "Invalid {key} '{raw}', expected a non-negative integer"
+                    ))
+                }),
         }
     }
 }
@@ -100,7 +135,11 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
-        Ok(Self(url::form_urlencoded::parse(query.as_bytes()).into_owned().collect()))
+        Ok(Self(
+            url::form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect(),
+        ))
     }
 }
 
@@ -113,7 +152,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(AppError::input(format!("Malformed request body: {}", rejection.body_text()))),
+            Err(rejection) => Err(AppError::input(format!(
+                "Malformed request body: {}",
+                rejection.body_text()
+            ))),
         }
     }
 }
@@ -131,8 +173,9 @@ pub(crate) fn project_all(bodies: Vec<String>, fields: &[String]) -> Result<Vec<
     bodies
         .into_iter()
         .map(|body| {
-            let value: serde_json::Value =
-                serde_json::from_str(&body).map_err(|e| AppError::Internal(anyhow::anyhow!("stored entity is not JSON: {e}")))?;
+            let value: serde_json::Value = serde_json::from_str(&body).map_err(|e| {
+                AppError::Internal(anyhow::anyhow!("stored entity is not JSON: {e}"))
+            })?;
             Ok(super::db::project_fields(&value, fields).to_string())
         })
         .collect()

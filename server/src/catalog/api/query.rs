@@ -66,7 +66,10 @@ struct PageRequest {
     known_total: Option<i64>,
 }
 
-pub async fn query_entities(State(state): State<AppState>, params: QueryParams) -> Result<Response> {
+pub async fn query_entities(
+    State(state): State<AppState>,
+    params: QueryParams,
+) -> Result<Response> {
     let limit = params.number("limit")?.unwrap_or(DEFAULT_LIMIT);
     let fields = params.list("fields");
     let request = match params.one("cursor") {
@@ -150,7 +153,9 @@ pub async fn query_entities_by_predicate(
     let request = match body.cursor {
         Some(raw) => from_cursor(Cursor::decode(&raw)?, limit, fields)?,
         None => {
-            let predicate = body.query.unwrap_or_else(|| serde_json::json!({"$all": []}));
+            let predicate = body
+                .query
+                .unwrap_or_else(|| serde_json::json!({"$all": []}));
             let filter = parse_predicate(&predicate, "query")?;
             let order_strings: Vec<String> = body
                 .order_by
@@ -173,7 +178,9 @@ pub async fn query_entities_by_predicate(
                 full_text,
                 keyset: None,
                 offset: match body.offset {
-                    Some(o) if o < 0 => return Err(AppError::input("offset must be a non-negative integer")),
+                    Some(o) if o < 0 => {
+                        return Err(AppError::input("offset must be a non-negative integer"));
+                    }
                     other => other,
                 },
                 limit,
@@ -221,14 +228,18 @@ fn parse_order_field(raw: &[String]) -> Result<Option<OrderField>> {
                 }
             };
             if field.trim().is_empty() {
-                return Err(AppError::input(format!("Invalid orderField '{one}', the field is missing")));
+                return Err(AppError::input(format!(
+                    "Invalid orderField '{one}', the field is missing"
+                )));
             }
             Ok(Some(OrderField {
                 field: field.trim().to_lowercase(),
                 descending,
             }))
         }
-        _ => Err(AppError::input("Only one orderField is supported per query")),
+        _ => Err(AppError::input(
+            "Only one orderField is supported per query",
+        )),
     }
 }
 
@@ -277,15 +288,28 @@ async fn run_page(state: &AppState, mut request: PageRequest) -> Result<Response
     };
     // Going forward, "more" means a next page; going backwards it means a previous one.
     let has_next = if backwards { true } else { more };
-    let has_prev = if backwards { more } else { request.keyset.is_some() || request.offset.unwrap_or(0) > 0 };
+    let has_prev = if backwards {
+        more
+    } else {
+        request.keyset.is_some() || request.offset.unwrap_or(0) > 0
+    };
     let mut page_info = serde_json::Map::new();
     if let (true, Some(last)) = (has_next, rows.last()) {
-        page_info.insert("nextCursor".into(), Value::String(make_cursor(last, false)?));
+        page_info.insert(
+            "nextCursor".into(),
+            Value::String(make_cursor(last, false)?),
+        );
     }
     if let (true, Some(first)) = (has_prev, rows.first()) {
-        page_info.insert("prevCursor".into(), Value::String(make_cursor(first, true)?));
+        page_info.insert(
+            "prevCursor".into(),
+            Value::String(make_cursor(first, true)?),
+        );
     }
-    let bodies = project_all(rows.into_iter().map(|(_, _, body)| body).collect(), &request.fields)?;
+    let bodies = project_all(
+        rows.into_iter().map(|(_, _, body)| body).collect(),
+        &request.fields,
+    )?;
     let body = format!(
         "{{\"items\":{},\"totalItems\":{},\"pageInfo\":{}}}",
         db::as_json_array(&bodies),

@@ -18,12 +18,19 @@ pub struct ValidateRequest {
 }
 
 /// 200 with an empty body when valid; 400 `{errors: [{name, message}]}` listing every problem.
-pub async fn validate_entity(State(_state): State<AppState>, ApiJson(body): ApiJson<ValidateRequest>) -> Result<Response> {
+pub async fn validate_entity(
+    State(_state): State<AppState>,
+    ApiJson(body): ApiJson<ValidateRequest>,
+) -> Result<Response> {
     let Some(entity) = body.entity else {
-        return Err(AppError::input("Malformed request body: missing field `entity`"));
+        return Err(AppError::input(
+            "Malformed request body: missing field `entity`",
+        ));
     };
     if body.location.as_deref().is_none_or(str::is_empty) {
-        return Err(AppError::input("Malformed request body: missing field `location`"));
+        return Err(AppError::input(
+            "Malformed request body: missing field `location`",
+        ));
     }
     let problems = validate_entity_from_file(&entity);
     if problems.is_empty() {
@@ -33,5 +40,9 @@ pub async fn validate_entity(State(_state): State<AppState>, ApiJson(body): ApiJ
         .iter()
         .map(|p| json!({ "name": "InputError", "message": format!("{}: {}", p.field, p.message), "field": p.field }))
         .collect();
-    Ok((StatusCode::BAD_REQUEST, axum::Json(json!({ "errors": errors }))).into_response())
+    Ok((
+        StatusCode::BAD_REQUEST,
+        axum::Json(json!({ "errors": errors })),
+    )
+        .into_response())
 }

@@ -61,9 +61,18 @@ impl Round {
 }
 
 /// Processes one batch of due locations (concurrently, up to `processing_workers`).
-pub async fn process_due_locations(pool: &PgPool, reader: &Reader, config: &CatalogConfig) -> anyhow::Result<Round> {
+pub async fn process_due_locations(
+    pool: &PgPool,
+    reader: &Reader,
+    config: &CatalogConfig,
+) -> anyhow::Result<Round> {
     let workers = config.processing_workers.max(1);
-    let jobs = claim_due_locations(pool, (workers * 4) as i64, config.processing_lease_seconds as f64).await?;
+    let jobs = claim_due_locations(
+        pool,
+        (workers * 4) as i64,
+        config.processing_lease_seconds as f64,
+    )
+    .await?;
     let mut round = Round {
         locations: jobs.len(),
         ..Round::default()
@@ -73,7 +82,8 @@ pub async fn process_due_locations(pool: &PgPool, reader: &Reader, config: &Cata
             let started = std::time::Instant::now();
             let output = process_location(reader, &job).await;
             let stats = store_with_retry(pool, &job, output, config).await?;
-            metrics::histogram!("atrium_catalog_location_processing_seconds").record(started.elapsed().as_secs_f64());
+            metrics::histogram!("atrium_catalog_location_processing_seconds")
+                .record(started.elapsed().as_secs_f64());
             tracing::debug!(location = %job.target, ?stats, "processed location");
             Ok(stats)
         })
@@ -88,7 +98,8 @@ pub async fn process_due_locations(pool: &PgPool, reader: &Reader, config: &Cata
         }
     }
     metrics::counter!("atrium_catalog_locations_processed_total").increment(round.locations as u64);
-    metrics::counter!("atrium_catalog_entities_written_total").increment(round.entities_written as u64);
+    metrics::counter!("atrium_catalog_entities_written_total")
+        .increment(round.entities_written as u64);
     Ok(round)
 }
 
@@ -102,7 +113,15 @@ async fn store_with_retry(
     let interval = config.refresh_interval_seconds as f64;
     for attempt in 1..=3 {
         // The output is cheap to clone compared with re-reading the location.
-        match store::store_output(pool, job, clone_output(&output), config.orphan_policy, interval).await {
+        match store::store_output(
+            pool,
+            job,
+            clone_output(&output),
+            config.orphan_policy,
+            interval,
+        )
+        .await
+        {
             Ok(stats) => return Ok(stats),
             Err(e) if attempt < 3 && is_retryable(&e) => {
                 tracing::debug!(error = %e, attempt, "retrying location store");

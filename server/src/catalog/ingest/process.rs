@@ -157,7 +157,8 @@ pub async fn process_location(reader: &Reader, job: &LocationJob) -> ProcessOutp
         // Placeholders go first: `definition: {$text: ./api.yaml}` only becomes a valid string once read.
         if let (false, Some(base)) = (is_generated, base) {
             let mut budget = MAX_PLACEHOLDERS;
-            if let Err(e) = resolve_placeholders(reader, base, &mut document, "", &mut budget).await {
+            if let Err(e) = resolve_placeholders(reader, base, &mut document, "", &mut budget).await
+            {
                 let error = ProcessingError::new(&e.name, format!("{place}: {}", e.message));
                 match key {
                     Some(key) => output.rejected.push((key, vec![error])),
@@ -166,11 +167,20 @@ pub async fn process_location(reader: &Reader, job: &LocationJob) -> ProcessOutp
                 continue;
             }
         }
-        let field_errors = if is_generated { Vec::new() } else { validate_entity_from_file(&document) };
+        let field_errors = if is_generated {
+            Vec::new()
+        } else {
+            validate_entity_from_file(&document)
+        };
         if !field_errors.is_empty() {
             let errors: Vec<ProcessingError> = field_errors
                 .iter()
-                .map(|e| ProcessingError::new("InputError", format!("{place}: {}: {}", e.field, e.message)))
+                .map(|e| {
+                    ProcessingError::new(
+                        "InputError",
+                        format!("{place}: {}: {}", e.field, e.message),
+                    )
+                })
                 .collect();
             match key {
                 Some(key) => output.rejected.push((key, errors)),
@@ -183,19 +193,43 @@ pub async fn process_location(reader: &Reader, job: &LocationJob) -> ProcessOutp
         };
         // The generated entity stands for this very location; following its target would read it twice.
         let follow_targets = if is_generated { None } else { base };
-        match finish_entity(reader, follow_targets, document, &location_ref, &origin_ref, &place) {
-            Ok(emitted) => output.entities.push(EmittedEntity { entity_ref, key, ..emitted }),
+        match finish_entity(
+            reader,
+            follow_targets,
+            document,
+            &location_ref,
+            &origin_ref,
+            &place,
+        ) {
+            Ok(emitted) => output.entities.push(EmittedEntity {
+                entity_ref,
+                key,
+                ..emitted
+            }),
             Err(errors) => output.rejected.push((key, errors)),
         }
     }
     output
 }
 
-async fn read_and_parse(reader: &Reader, target: &Target) -> Result<Vec<ParsedDocument>, ProcessingError> {
-    let text = reader.read(target).await.map_err(|e| ProcessingError::new(e.name(), e.to_string()))?;
+async fn read_and_parse(
+    reader: &Reader,
+    target: &Target,
+) -> Result<Vec<ParsedDocument>, ProcessingError> {
+    let text = reader
+        .read(target)
+        .await
+        .map_err(|e| ProcessingError::new(e.name(), e.to_string()))?;
     parse_documents(&text, &YamlLimits::default()).map_err(|e| {
         let line = e.line.map(|l| format!(" line {l}")).unwrap_or_default();
-        ProcessingError::new("InputError", format!("{}{line}: invalid YAML: {}", target.target_string(), e.message))
+        ProcessingError::new(
+            "InputError",
+            format!(
+                "{}{line}: invalid YAML: {}",
+                target.target_string(),
+                e.message
+            ),
+        )
     })
 }
 
@@ -221,7 +255,12 @@ fn finish_entity(
     let metadata = entity
         .get_mut("metadata")
         .and_then(Value::as_object_mut)
-        .ok_or_else(|| vec![ProcessingError::new("InputError", format!("{place}: metadata must be an object"))])?;
+        .ok_or_else(|| {
+            vec![ProcessingError::new(
+                "InputError",
+                format!("{place}: metadata must be an object"),
+            )]
+        })?;
     metadata
         .entry("namespace")
         .or_insert_with(|| Value::String("default".to_owned()));
@@ -229,16 +268,31 @@ fn finish_entity(
         .entry("annotations")
         .or_insert_with(|| Value::Object(Map::new()));
     if let Value::Object(annotations) = annotations {
-        annotations.insert(ANNOTATION_LOCATION.to_owned(), Value::String(location_ref.to_owned()));
-        annotations.insert(ANNOTATION_ORIGIN_LOCATION.to_owned(), Value::String(origin_ref.to_owned()));
+        annotations.insert(
+            ANNOTATION_LOCATION.to_owned(),
+            Value::String(location_ref.to_owned()),
+        );
+        annotations.insert(
+            ANNOTATION_ORIGIN_LOCATION.to_owned(),
+            Value::String(origin_ref.to_owned()),
+        );
     }
 
     let mut errors = Vec::new();
     let mut child_locations = Vec::new();
-    if base.is_some() && entity.get("kind").and_then(Value::as_str).is_some_and(|k| k.eq_ignore_ascii_case("location")) {
+    if base.is_some()
+        && entity
+            .get("kind")
+            .and_then(Value::as_str)
+            .is_some_and(|k| k.eq_ignore_ascii_case("location"))
+    {
         let (targets, target_errors) = location_targets(reader, base, &entity);
         child_locations = targets;
-        errors.extend(target_errors.into_iter().map(|m| ProcessingError::new("InputError", format!("{place}: {m}"))));
+        errors.extend(
+            target_errors
+                .into_iter()
+                .map(|m| ProcessingError::new("InputError", format!("{place}: {m}"))),
+        );
     }
 
     let relations = derive_relations(&entity);
@@ -260,14 +314,23 @@ fn finish_entity(
 
 /// The targets of a Location entity (`spec.target` and `spec.targets`), resolved against where the entity
 /// was read. `spec.type` defaults to the reading location's type.
-fn location_targets(reader: &Reader, base: Option<&Target>, entity: &Value) -> (Vec<Target>, Vec<String>) {
+fn location_targets(
+    reader: &Reader,
+    base: Option<&Target>,
+    entity: &Value,
+) -> (Vec<Target>, Vec<String>) {
     let spec = entity.get("spec");
     let declared_type = spec.and_then(|s| s.get("type")).and_then(Value::as_str);
     let mut raw: Vec<&str> = Vec::new();
     if let Some(target) = spec.and_then(|s| s.get("target")).and_then(Value::as_str) {
         raw.push(target);
     }
-    for target in spec.and_then(|s| s.get("targets")).and_then(Value::as_array).into_iter().flatten() {
+    for target in spec
+        .and_then(|s| s.get("targets"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if let Some(target) = target.as_str() {
             raw.push(target);
         }
@@ -276,10 +339,14 @@ fn location_targets(reader: &Reader, base: Option<&Target>, entity: &Value) -> (
     let mut errors = Vec::new();
     for target in raw {
         let resolved = match (declared_type, base) {
-            (Some(kind), Some(base)) if kind == base.location_type() => reader.resolve_relative(base, target),
+            (Some(kind), Some(base)) if kind == base.location_type() => {
+                reader.resolve_relative(base, target)
+            }
             (Some(kind), _) => reader.resolve(kind, target),
             (None, Some(base)) => reader.resolve_relative(base, target),
-            (None, None) => Err(ReadError::NotAllowed(format!("cannot resolve target {target:?} without a base"))),
+            (None, None) => Err(ReadError::NotAllowed(format!(
+                "cannot resolve target {target:?} without a base"
+            ))),
         };
         match resolved {
             Ok(resolved) if !targets.contains(&resolved) => targets.push(resolved),
@@ -307,26 +374,37 @@ fn resolve_placeholders<'a>(
     Box::pin(async move {
         match value {
             Value::Object(map) if map.len() == 1 && map.keys().all(|k| k.starts_with('$')) => {
-                let Some((op, argument)) = map.iter().next().map(|(k, v)| (k.clone(), v.clone())) else {
+                let Some((op, argument)) = map.iter().next().map(|(k, v)| (k.clone(), v.clone()))
+                else {
                     return Ok(());
                 };
-                let field = if path.is_empty() { op.clone() } else { format!("{path}.{op}") };
+                let field = if path.is_empty() {
+                    op.clone()
+                } else {
+                    format!("{path}.{op}")
+                };
                 let Value::String(relative) = argument else {
                     return Err(PlaceholderError {
                         name: "InputError".into(),
-                        message: format!("{field}: placeholder value must be a string, got {argument}"),
+                        message: format!(
+                            "{field}: placeholder value must be a string, got {argument}"
+                        ),
                     });
                 };
                 if !matches!(op.as_str(), "$text" | "$json" | "$yaml") {
                     return Err(PlaceholderError {
                         name: "InputError".into(),
-                        message: format!("{field}: unknown placeholder {op} (supported: $text, $json, $yaml)"),
+                        message: format!(
+                            "{field}: unknown placeholder {op} (supported: $text, $json, $yaml)"
+                        ),
                     });
                 }
                 if *budget == 0 {
                     return Err(PlaceholderError {
                         name: "InputError".into(),
-                        message: format!("{field}: more than {MAX_PLACEHOLDERS} placeholders in one entity"),
+                        message: format!(
+                            "{field}: more than {MAX_PLACEHOLDERS} placeholders in one entity"
+                        ),
                     });
                 }
                 *budget -= 1;
@@ -340,13 +418,23 @@ fn resolve_placeholders<'a>(
                     "$text" => Value::String(text),
                     "$json" => serde_json::from_str(&text).map_err(|e| PlaceholderError {
                         name: "InputError".into(),
-                        message: format!("{field}: {} is not valid JSON: {e}", target.target_string()),
+                        message: format!(
+                            "{field}: {} is not valid JSON: {e}",
+                            target.target_string()
+                        ),
                     })?,
                     _ => {
-                        let mut docs = parse_documents(&text, &YamlLimits::default()).map_err(|e| PlaceholderError {
-                            name: "InputError".into(),
-                            message: format!("{field}: {} is not valid YAML: {}", target.target_string(), e.message),
-                        })?;
+                        let mut docs =
+                            parse_documents(&text, &YamlLimits::default()).map_err(|e| {
+                                PlaceholderError {
+                                    name: "InputError".into(),
+                                    message: format!(
+                                        "{field}: {} is not valid YAML: {}",
+                                        target.target_string(),
+                                        e.message
+                                    ),
+                                }
+                            })?;
                         if docs.len() != 1 {
                             return Err(PlaceholderError {
                                 name: "InputError".into(),
@@ -364,14 +452,19 @@ fn resolve_placeholders<'a>(
             }
             Value::Object(map) => {
                 for (key, child) in map.iter_mut() {
-                    let child_path = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                    let child_path = if path.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{path}.{key}")
+                    };
                     resolve_placeholders(reader, base, child, &child_path, budget).await?;
                 }
                 Ok(())
             }
             Value::Array(items) => {
                 for (i, child) in items.iter_mut().enumerate() {
-                    resolve_placeholders(reader, base, child, &format!("{path}.{i}"), budget).await?;
+                    resolve_placeholders(reader, base, child, &format!("{path}.{i}"), budget)
+                        .await?;
                 }
                 Ok(())
             }

@@ -91,7 +91,11 @@ impl Reader {
             .build()?;
         Ok(Self {
             roots,
-            allowlist: config.url_allowlist.iter().map(|h| h.to_lowercase()).collect(),
+            allowlist: config
+                .url_allowlist
+                .iter()
+                .map(|h| h.to_lowercase())
+                .collect(),
             max_bytes: config.max_file_bytes,
             timeout: Duration::from_secs(config.url_timeout_seconds),
             http,
@@ -108,14 +112,17 @@ impl Reader {
                     path.to_path_buf()
                 } else {
                     std::env::current_dir()
-                        .map_err(|e| ReadError::Failed(format!("cannot read the working directory: {e}")))?
+                        .map_err(|e| {
+                            ReadError::Failed(format!("cannot read the working directory: {e}"))
+                        })?
                         .join(path)
                 };
                 self.check_file(&path).map(Target::File)
             }
             "url" => {
-                let url = Url::parse(target)
-                    .map_err(|e| ReadError::NotAllowed(format!("url target {target:?} is not a valid URL: {e}")))?;
+                let url = Url::parse(target).map_err(|e| {
+                    ReadError::NotAllowed(format!("url target {target:?} is not a valid URL: {e}"))
+                })?;
                 self.check_url(&url)?;
                 Ok(Target::Url(url))
             }
@@ -138,7 +145,9 @@ impl Reader {
             }
             Target::Url(base_url) => {
                 let url = base_url.join(relative).map_err(|e| {
-                    ReadError::NotAllowed(format!("{relative:?} cannot be resolved against {base_url}: {e}"))
+                    ReadError::NotAllowed(format!(
+                        "{relative:?} cannot be resolved against {base_url}: {e}"
+                    ))
                 })?;
                 self.check_url(&url)?;
                 Ok(Target::Url(url))
@@ -158,9 +167,18 @@ impl Reader {
                 }
                 return Err(self.outside_roots(&normalized));
             }
-            Err(e) => return Err(ReadError::Failed(format!("cannot read {}: {e}", normalized.display()))),
+            Err(e) => {
+                return Err(ReadError::Failed(format!(
+                    "cannot read {}: {e}",
+                    normalized.display()
+                )));
+            }
         };
-        if self.under_roots(&real) { Ok(real) } else { Err(self.outside_roots(&normalized)) }
+        if self.under_roots(&real) {
+            Ok(real)
+        } else {
+            Err(self.outside_roots(&normalized))
+        }
     }
 
     fn under_roots(&self, path: &Path) -> bool {
@@ -207,16 +225,24 @@ impl Reader {
             Target::File(path) => self.read_file(path).await?,
             Target::Url(url) => tokio::time::timeout(self.timeout, self.read_url(url))
                 .await
-                .map_err(|_| ReadError::Failed(format!("reading {url} took longer than {:?}", self.timeout)))??,
+                .map_err(|_| {
+                    ReadError::Failed(format!("reading {url} took longer than {:?}", self.timeout))
+                })??,
         };
-        String::from_utf8(bytes)
-            .map_err(|e| ReadError::Failed(format!("{} is not UTF-8 text: {e}", target.target_string())))
+        String::from_utf8(bytes).map_err(|e| {
+            ReadError::Failed(format!("{} is not UTF-8 text: {e}", target.target_string()))
+        })
     }
 
     async fn read_file(&self, path: &Path) -> Result<Vec<u8>, ReadError> {
-        let metadata = tokio::fs::metadata(path).await.map_err(|e| io_error(path, e))?;
+        let metadata = tokio::fs::metadata(path)
+            .await
+            .map_err(|e| io_error(path, e))?;
         if !metadata.is_file() {
-            return Err(ReadError::NotAllowed(format!("{} is not a regular file", path.display())));
+            return Err(ReadError::NotAllowed(format!(
+                "{} is not a regular file",
+                path.display()
+            )));
         }
         if metadata.len() > self.max_bytes as u64 {
             return Err(self.too_large(&path.display().to_string(), metadata.len()));
@@ -227,12 +253,9 @@ impl Reader {
     async fn read_url(&self, start: &Url) -> Result<Vec<u8>, ReadError> {
         let mut url = start.clone();
         for _ in 0..=MAX_REDIRECTS {
-            let response = self
-                .http
-                .get(url.clone())
-                .send()
-                .await
-                .map_err(|e| ReadError::Failed(format!("cannot read {url}: {}", without_url(&e))))?;
+            let response = self.http.get(url.clone()).send().await.map_err(|e| {
+                ReadError::Failed(format!("cannot read {url}: {}", without_url(&e)))
+            })?;
             let status = response.status();
             if status.is_redirection() {
                 let next = response
@@ -240,18 +263,26 @@ impl Reader {
                     .get(reqwest::header::LOCATION)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| url.join(v).ok())
-                    .ok_or_else(|| ReadError::Failed(format!("{url} redirected without a valid Location")))?;
+                    .ok_or_else(|| {
+                        ReadError::Failed(format!("{url} redirected without a valid Location"))
+                    })?;
                 self.check_url(&next).map_err(|e| {
-                    ReadError::NotAllowed(format!("{url} redirected to {next}, which is not allowed: {e}"))
+                    ReadError::NotAllowed(format!(
+                        "{url} redirected to {next}, which is not allowed: {e}"
+                    ))
                 })?;
                 url = next;
                 continue;
             }
             if status == reqwest::StatusCode::NOT_FOUND {
-                return Err(ReadError::NotFound(format!("{url} was not found (HTTP 404)")));
+                return Err(ReadError::NotFound(format!(
+                    "{url} was not found (HTTP 404)"
+                )));
             }
             if !status.is_success() {
-                return Err(ReadError::Failed(format!("reading {url} failed with HTTP {status}")));
+                return Err(ReadError::Failed(format!(
+                    "reading {url} failed with HTTP {status}"
+                )));
             }
             if let Some(length) = response.content_length()
                 && length > self.max_bytes as u64
@@ -261,7 +292,9 @@ impl Reader {
             let mut body = Vec::new();
             let mut stream = response.bytes_stream();
             while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| ReadError::Failed(format!("reading {url} failed: {}", without_url(&e))))?;
+                let chunk = chunk.map_err(|e| {
+                    ReadError::Failed(format!("reading {url} failed: {}", without_url(&e)))
+                })?;
                 body.extend_from_slice(&chunk);
                 if body.len() > self.max_bytes {
                     return Err(self.too_large(url.as_str(), body.len() as u64));
@@ -269,7 +302,9 @@ impl Reader {
             }
             return Ok(body);
         }
-        Err(ReadError::Failed(format!("{start} redirected more than {MAX_REDIRECTS} times")))
+        Err(ReadError::Failed(format!(
+            "{start} redirected more than {MAX_REDIRECTS} times"
+        )))
     }
 
     fn too_large(&self, what: &str, size: u64) -> ReadError {
@@ -292,7 +327,9 @@ fn io_error(path: &Path, e: std::io::Error) -> ReadError {
 fn without_url(e: &reqwest::Error) -> String {
     let mut text = e.to_string();
     if let Some(url) = e.url() {
-        text = text.replace(&format!(" ({url})"), "").replace(&format!(" for url ({url})"), "");
+        text = text
+            .replace(&format!(" ({url})"), "")
+            .replace(&format!(" for url ({url})"), "");
     }
     text
 }
@@ -334,15 +371,31 @@ mod tests {
         std::fs::write(root.join("a.yaml"), "kind: x").expect("write");
         std::fs::write(dir.path().join("secret.yaml"), "x").expect("write");
         let reader = reader(&root, &[]);
-        let ok = reader.resolve("file", &root.join("a.yaml").display().to_string()).expect("inside");
+        let ok = reader
+            .resolve("file", &root.join("a.yaml").display().to_string())
+            .expect("inside");
         assert_eq!(reader.read(&ok).await.expect("reads"), "kind: x");
-        let escape = reader.resolve_relative(&ok, "../secret.yaml").expect_err("outside");
+        let escape = reader
+            .resolve_relative(&ok, "../secret.yaml")
+            .expect_err("outside");
         assert!(matches!(escape, ReadError::NotAllowed(_)), "{escape:?}");
-        let missing = reader.resolve_relative(&ok, "missing.yaml").expect("missing is resolvable");
-        assert!(matches!(reader.read(&missing).await, Err(ReadError::NotFound(_))));
+        let missing = reader
+            .resolve_relative(&ok, "missing.yaml")
+            .expect("missing is resolvable");
+        assert!(matches!(
+            reader.read(&missing).await,
+            Err(ReadError::NotFound(_))
+        ));
         std::fs::write(root.join("big.yaml"), "x".repeat(100)).expect("write");
         let big = reader.resolve_relative(&ok, "big.yaml").expect("inside");
-        assert!(reader.read(&big).await.expect_err("too big").to_string().contains("64 byte limit"));
+        assert!(
+            reader
+                .read(&big)
+                .await
+                .expect_err("too big")
+                .to_string()
+                .contains("64 byte limit")
+        );
     }
 
     #[cfg(unix)]
@@ -352,19 +405,41 @@ mod tests {
         let root = dir.path().join("root");
         std::fs::create_dir(&root).expect("mkdir");
         std::fs::write(dir.path().join("outside.yaml"), "x").expect("write");
-        std::os::unix::fs::symlink(dir.path().join("outside.yaml"), root.join("link.yaml")).expect("symlink");
+        std::os::unix::fs::symlink(dir.path().join("outside.yaml"), root.join("link.yaml"))
+            .expect("symlink");
         let reader = reader(&root, &[]);
-        let err = reader.resolve("file", &root.join("link.yaml").display().to_string()).expect_err("refused");
+        let err = reader
+            .resolve("file", &root.join("link.yaml").display().to_string())
+            .expect_err("refused");
         assert!(matches!(err, ReadError::NotAllowed(_)));
     }
 
     #[test]
     fn url_allowlist_rules() {
-        let reader = reader(Path::new("/nonexistent"), &["git.example.com", "*.example.org", "127.0.0.1:8080"]);
-        assert!(reader.resolve("url", "https://git.example.com/a.yaml").is_ok());
-        assert!(reader.resolve("url", "https://a.b.example.org/a.yaml").is_ok());
-        assert!(reader.resolve("url", "http://127.0.0.1:8080/a.yaml").is_ok());
-        assert!(reader.resolve("url", "http://127.0.0.1:9090/a.yaml").is_err());
+        let reader = reader(
+            Path::new("/nonexistent"),
+            &["git.example.com", "*.example.org", "127.0.0.1:8080"],
+        );
+        assert!(
+            reader
+                .resolve("url", "https://git.example.com/a.yaml")
+                .is_ok()
+        );
+        assert!(
+            reader
+                .resolve("url", "https://a.b.example.org/a.yaml")
+                .is_ok()
+        );
+        assert!(
+            reader
+                .resolve("url", "http://127.0.0.1:8080/a.yaml")
+                .is_ok()
+        );
+        assert!(
+            reader
+                .resolve("url", "http://127.0.0.1:9090/a.yaml")
+                .is_err()
+        );
         assert!(reader.resolve("url", "https://evil.com/a.yaml").is_err());
         assert!(reader.resolve("url", "file:///etc/passwd").is_err());
         assert!(reader.resolve("github", "x").is_err());

@@ -11,7 +11,9 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::process::{ANNOTATION_ORPHAN, EmittedEntity, LocationJob, ProcessOutput, ProcessingError};
+use super::process::{
+    ANNOTATION_ORPHAN, EmittedEntity, LocationJob, ProcessOutput, ProcessingError,
+};
 use crate::config::OrphanPolicy;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -54,8 +56,10 @@ pub async fn store_output(
     .bind(job.id)
     .fetch_all(&mut *tx)
     .await?;
-    let existing_by_key: HashMap<&str, &ExistingEntity> =
-        existing.iter().map(|e| (e.entity_key.as_str(), e)).collect();
+    let existing_by_key: HashMap<&str, &ExistingEntity> = existing
+        .iter()
+        .map(|e| (e.entity_key.as_str(), e))
+        .collect();
 
     let mut stitch: BTreeSet<String> = BTreeSet::new();
 
@@ -74,16 +78,22 @@ pub async fn store_output(
     .bind(job.id)
     .fetch_all(&mut *tx)
     .await?;
-    let taken: HashMap<String, String> =
-        owners.into_iter().map(|(key, t, target)| (key, format!("{t}:{target}"))).collect();
-    output.entities.retain(|entity| match taken.get(&entity.key) {
-        Some(owner) => {
-            stats.conflicts += 1;
-            output.location_errors.push(conflict_error(&entity.key, owner, job));
-            false
-        }
-        None => true,
-    });
+    let taken: HashMap<String, String> = owners
+        .into_iter()
+        .map(|(key, t, target)| (key, format!("{t}:{target}")))
+        .collect();
+    output
+        .entities
+        .retain(|entity| match taken.get(&entity.key) {
+            Some(owner) => {
+                stats.conflicts += 1;
+                output
+                    .location_errors
+                    .push(conflict_error(&entity.key, owner, job));
+                false
+            }
+            None => true,
+        });
 
     let changed: Vec<&EmittedEntity> = output
         .entities
@@ -100,18 +110,22 @@ pub async fn store_output(
             if !written_keys.contains(entity.key.as_str()) {
                 // Another location inserted the same ref between our check and our write.
                 stats.conflicts += 1;
-                output.location_errors.push(conflict_error(&entity.key, "another location", job));
+                output
+                    .location_errors
+                    .push(conflict_error(&entity.key, "another location", job));
             }
         }
         stats.entities_written = written.len();
-        let by_key: HashMap<&str, &&EmittedEntity> = changed.iter().map(|e| (e.key.as_str(), e)).collect();
+        let by_key: HashMap<&str, &&EmittedEntity> =
+            changed.iter().map(|e| (e.key.as_str(), e)).collect();
         let ids: Vec<Uuid> = written.iter().map(|(id, _)| *id).collect();
         stitch.extend(replace_relations(&mut tx, &written, &by_key, &ids).await?);
         stitch.extend(written.into_iter().map(|(_, key)| key));
     }
 
     // Rejected documents: the entity stored from here keeps its last good body and shows the errors.
-    let mut still_present: HashSet<String> = output.entities.iter().map(|e| e.key.clone()).collect();
+    let mut still_present: HashSet<String> =
+        output.entities.iter().map(|e| e.key.clone()).collect();
     for (key, errors) in &output.rejected {
         match existing_by_key.get(key.as_str()) {
             Some(old) => {
@@ -232,18 +246,21 @@ async fn replace_relations(
     by_key: &HashMap<&str, &&EmittedEntity>,
     ids: &[Uuid],
 ) -> Result<Vec<String>, sqlx::Error> {
-    let mut touched: Vec<String> =
-        sqlx::query_scalar("delete from relation where originating_entity_id = any($1) returning source_key")
-            .bind(ids)
-            .fetch_all(&mut *tx)
-            .await?;
+    let mut touched: Vec<String> = sqlx::query_scalar(
+        "delete from relation where originating_entity_id = any($1) returning source_key",
+    )
+    .bind(ids)
+    .fetch_all(&mut *tx)
+    .await?;
     let mut origins = Vec::new();
     let mut sources = Vec::new();
     let mut types = Vec::new();
     let mut target_keys = Vec::new();
     let mut target_refs = Vec::new();
     for (id, key) in written {
-        let Some(entity) = by_key.get(key.as_str()) else { continue };
+        let Some(entity) = by_key.get(key.as_str()) else {
+            continue;
+        };
         for relation in &entity.relations {
             origins.push(*id);
             sources.push(relation.source.key());
@@ -271,7 +288,10 @@ async fn replace_relations(
 
 /// Applies the orphan policy to every entity whose location is gone (deleted location trees set
 /// `location_id` to null). Returns keys to re-stitch.
-pub async fn sweep_orphans(tx: &mut PgConnection, policy: OrphanPolicy) -> Result<Vec<String>, sqlx::Error> {
+pub async fn sweep_orphans(
+    tx: &mut PgConnection,
+    policy: OrphanPolicy,
+) -> Result<Vec<String>, sqlx::Error> {
     let orphans: Vec<Uuid> = sqlx::query_scalar(
         "select id from entity where location_id is null
          and processed -> 'metadata' -> 'annotations' ->> 'backstage.io/orphan' is null",
@@ -332,7 +352,11 @@ async fn sync_child_locations(
     let mut wanted: Vec<(String, String, String)> = Vec::new();
     for entity in entities {
         for target in &entity.child_locations {
-            let item = (target.location_type().to_owned(), target.target_string(), entity.key.clone());
+            let item = (
+                target.location_type().to_owned(),
+                target.target_string(),
+                entity.key.clone(),
+            );
             if !wanted.contains(&item) {
                 wanted.push(item);
             }
@@ -358,7 +382,11 @@ async fn sync_child_locations(
     }
     let missing: Vec<&(String, String, String)> = wanted
         .iter()
-        .filter(|(t, target, by)| !current.iter().any(|(_, ct, ctarget, cby)| ct == t && ctarget == target && cby == by))
+        .filter(|(t, target, by)| {
+            !current
+                .iter()
+                .any(|(_, ct, ctarget, cby)| ct == t && ctarget == target && cby == by)
+        })
         .collect();
     if !missing.is_empty() {
         let ids: Vec<Uuid> = missing.iter().map(|_| Uuid::new_v4()).collect();
@@ -392,4 +420,3 @@ pub async fn queue_stitch(tx: &mut PgConnection, keys: Vec<String>) -> Result<()
         .await?;
     Ok(())
 }
-
