@@ -16,6 +16,7 @@ create table location (
     declared_by text collate "C" not null,
     origin text not null default 'api',
     next_refresh_at timestamptz not null default now(),
+    claim_token uuid,
     last_refreshed_at timestamptz,
     errors jsonb not null default '[]',
     created_at timestamptz not null default now()
@@ -28,6 +29,7 @@ comment on column location.root_id is 'The registered location at the top of thi
 comment on column location.declared_by is 'Key of the Location entity that points here: the generated `location:default/generated-...` entity for a root, the declaring Location entity for a child. It is the parent (ancestry) of the entities read here and shows this location''s errors.';
 comment on column location.origin is '`api`, `config` (loaded at start-up) or `entity` (a child).';
 comment on column location.next_refresh_at is 'When a worker should next read it. Claiming pushes it forward by the lease, so a dead worker''s claim expires by itself.';
+comment on column location.claim_token is 'Fencing token of the latest claim: a worker stores its result only if the token is still its own, so a worker whose lease ran out cannot overwrite a newer claim''s work.';
 comment on column location.errors is 'Problems of the last read that belong to no stored entity (unreadable target, YAML syntax, conflicts): [{name, message}]. Shown on the Location entity that points here.';
 
 -- Registered locations are unique by (type, target); children may repeat a target under different parents.

@@ -1,6 +1,6 @@
 //! One error type for the whole server.
 //!
-//! Handlers return `Result<T, AppError>`. Under `/api` an error renders in Backstage's JSON error shape
+//! Handlers return `Result<T, AppError>`. An error renders in Backstage's JSON error shape
 //! (`{error: {name, message}, request: {method, url}, response: {statusCode}}`) so Backstage clients map it
 //! to their own error classes (`NotFoundError`, `ConflictError`, ...). Internal errors are logged with the
 //! request id and answered with a generic message: SQL, paths and stack traces never reach a client.
@@ -16,6 +16,9 @@ pub enum AppError {
     /// Bad input from the client: a malformed filter, body or parameter (400, `InputError`).
     #[error("{0}")]
     Input(String),
+    /// The request body is larger than `server.body_limit_bytes` (413, `InputError`).
+    #[error("{0}")]
+    TooLarge(String),
     /// The thing asked for does not exist (404, `NotFoundError`).
     #[error("{0}")]
     NotFound(String),
@@ -47,6 +50,7 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Input(_) => StatusCode::BAD_REQUEST,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::NotAllowed(_) => StatusCode::FORBIDDEN,
@@ -57,7 +61,7 @@ impl AppError {
     /// The error class name Backstage clients expect in `error.name`.
     pub fn name(&self) -> &'static str {
         match self {
-            Self::Input(_) => "InputError",
+            Self::Input(_) | Self::TooLarge(_) => "InputError",
             Self::NotFound(_) => "NotFoundError",
             Self::Conflict(_) => "ConflictError",
             Self::NotAllowed(_) => "NotAllowedError",
@@ -107,7 +111,7 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
         if status.is_server_error() {
-            // The request id is on the surrounding tracing span (see telemetry::request_span).
+            // The request id is on the surrounding tracing span (see the TraceLayer in lib.rs).
             tracing::error!(error = ?self, "request failed");
         }
         let mut response = status.into_response();
@@ -118,6 +122,15 @@ impl IntoResponse for AppError {
         });
         response
     }
+}
+
+/// Whether a handler already wrote a JSON body (e.g. validate-entity's `{errors: [...]}`), which stays.
+fn is_json(response: &Response) -> bool {
+    response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
 }
 
 /// What an `AppError` leaves on its response for `render_error_body`.
@@ -142,10 +155,23 @@ pub async fn render_error_body(
             .unwrap_or_default(),
     };
     let mut response = next.run(request).await;
-    let Some(payload) = response.extensions_mut().remove::<ErrorPayload>() else {
-        return response;
-    };
     let status = response.status();
+    let payload = match response.extensions_mut().remove::<ErrorPayload>() {
+        Some(payload) => payload,
+        // Errors made by middleware (405, 408, 413, a caught panic) carry no payload; give them one.
+        None if (status.is_client_error() || status.is_server_error()) && !is_json(&response) => {
+            ErrorPayload {
+                name: match status.as_u16() {
+                    400 | 413 | 415 | 422 => "InputError",
+                    404 => "NotFoundError",
+                    408 | 503 => "ServiceUnavailableError",
+                    _ => "Error",
+                },
+                message: status.canonical_reason().unwrap_or("Error").to_owned(),
+            }
+        }
+        None => return response,
+    };
     let body = ErrorBody {
         error: ErrorDetail {
             name: payload.name,
@@ -158,6 +184,10 @@ pub async fn render_error_body(
     };
     let mut rendered = (status, axum::Json(body)).into_response();
     for (name, value) in response.headers() {
+        // The old body's length and type do not describe the new body.
+        if name == axum::http::header::CONTENT_LENGTH || name == axum::http::header::CONTENT_TYPE {
+            continue;
+        }
         if !rendered.headers().contains_key(name) {
             rendered.headers_mut().insert(name.clone(), value.clone());
         }

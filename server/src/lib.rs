@@ -14,6 +14,7 @@ pub mod telemetry;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, StatusCode};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -41,11 +42,14 @@ pub fn app(state: AppState) -> Router {
         .merge(health::router())
         .fallback(not_found)
         .with_state(state)
-        .layer(axum::middleware::from_fn(error::render_error_body))
         .layer(axum::middleware::from_fn(telemetry::record_http_metrics))
+        // Both limits: the layer for streamed bodies, axum's own for the Json extractor (default 2 MB).
+        .layer(DefaultBodyLimit::max(body_limit))
         .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(CatchPanicLayer::new())
+        // Outside the limit, timeout and panic layers, so their answers get the JSON error body too.
+        .layer(axum::middleware::from_fn(error::render_error_body))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             let request_id = request

@@ -584,3 +584,22 @@ async fn operator_endpoints(pool: PgPool) {
 fn urlencode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn middleware_errors_use_the_backstage_error_shape_too(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let wrong_method = app
+        .request(axum::http::Method::PUT, "/api/catalog/entities", None)
+        .await;
+    assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(wrong_method.body["response"]["statusCode"], 405);
+    let huge = "x".repeat(3 * 1024 * 1024);
+    let too_big = app
+        .post(
+            "/api/catalog/validate-entity",
+            json!({"location": "url:x", "entity": {"x": huge}}),
+        )
+        .await;
+    assert_eq!(too_big.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(too_big.body["error"]["name"], "InputError");
+}

@@ -171,13 +171,13 @@ impl CatalogService {
         Ok(())
     }
 
-    /// Processes and stitches until nothing is due: used at start-up by tests and by `atrium validate`-like
-    /// one-shot runs. With several replicas it returns when this one finds nothing more to claim.
+    /// Processes and stitches until nothing is due, without background workers: deterministic, for
+    /// tests. With several replicas it returns when this one finds nothing more to claim.
     pub async fn process_until_idle(&self) -> anyhow::Result<()> {
         loop {
             let round =
                 ingest::process_due_locations(&self.db, &self.reader, &self.config.catalog).await?;
-            let stitched = ingest::stitch_pending(&self.db).await?;
+            let stitched = ingest::stitch_pending(&self.db, || true).await?;
             if round.locations == 0 && stitched == 0 {
                 return Ok(());
             }

@@ -49,8 +49,17 @@ pub async fn list_entities(State(state): State<AppState>, params: QueryParams) -
     {
         bodies.truncate(limit as usize);
         let next = offset.unwrap_or(0) + limit;
-        // Backstage's paginated GET /entities points at the next page with a Link header.
-        let link = format!("<?after={}>; rel=\"next\"", encode_after(next));
+        // The next page's link keeps every parameter (filter, fields, order, limit) but the position.
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        for (key, value) in params
+            .pairs()
+            .iter()
+            .filter(|(k, _)| k != "after" && k != "offset")
+        {
+            query.append_pair(key, value);
+        }
+        query.append_pair("after", &encode_after(next));
+        let link = format!("<?{}>; rel=\"next\"", query.finish());
         if let Ok(value) = HeaderValue::from_str(&link) {
             headers.insert(header::LINK, value);
         }

@@ -118,6 +118,7 @@ async fn dry_run_entities(state: &AppState, target: &Target) -> Result<(Vec<Valu
         declared_by: generated_location_key(target),
         root_type: target.location_type().to_owned(),
         root_target: target.target_string(),
+        claim_token: None,
     }];
     let mut entities = Vec::new();
     let mut errors = Vec::new();
@@ -147,6 +148,7 @@ async fn dry_run_entities(state: &AppState, target: &Target) -> Result<(Vec<Valu
                     declared_by: entity.key.clone(),
                     root_type: job.root_type.clone(),
                     root_target: job.root_target.clone(),
+                    claim_token: None,
                 });
             }
             let relations: Vec<(String, String)> = entity

@@ -85,6 +85,10 @@ pub(crate) fn created(body: impl serde::Serialize) -> Response {
 pub(crate) struct QueryParams(Vec<(String, String)>);
 
 impl QueryParams {
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+
     pub fn all(&self, key: &str) -> Vec<String> {
         self.0
             .iter()
@@ -152,6 +156,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(AppError::TooLarge(
+                    "Request body is larger than the limit (server.body_limit_bytes)".to_owned(),
+                ))
+            }
             Err(rejection) => Err(AppError::input(format!(
                 "Malformed request body: {}",
                 rejection.body_text()

@@ -34,11 +34,12 @@ pub async fn claim_due_locations(
            select id from location where next_refresh_at <= now()
            order by next_refresh_at limit $1 for update skip locked
          )
-         update location l set next_refresh_at = now() + make_interval(secs => $2)
+         update location l set next_refresh_at = now() + make_interval(secs => $2),
+                               claim_token = gen_random_uuid()
          from due, location r
          where l.id = due.id and r.id = l.root_id
          returning l.id, l.type, l.target, l.parent_id, l.root_id, l.declared_by,
-                   r.type as root_type, r.target as root_target",
+                   r.type as root_type, r.target as root_target, l.claim_token",
     )
     .bind(limit)
     .bind(lease_seconds)
@@ -69,7 +70,7 @@ pub async fn process_due_locations(
     let workers = config.processing_workers.max(1);
     let jobs = claim_due_locations(
         pool,
-        (workers * 4) as i64,
+        (workers * 2) as i64,
         config.processing_lease_seconds as f64,
     )
     .await?;
@@ -145,10 +146,10 @@ pub fn is_retryable(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(e) if matches!(e.code().as_deref(), Some("40P01" | "40001")))
 }
 
-/// Stitches until the queue is empty; returns the queue entries consumed.
-pub async fn stitch_pending(pool: &PgPool) -> anyhow::Result<usize> {
+/// Stitches until the queue is empty or `keep_going` says stop; returns the queue entries consumed.
+pub async fn stitch_pending(pool: &PgPool, keep_going: impl Fn() -> bool) -> anyhow::Result<usize> {
     let mut total = 0;
-    loop {
+    while keep_going() {
         let taken = match crate::catalog::stitch::stitch_batch(pool, STITCH_BATCH).await {
             Ok(n) => n,
             Err(e) if is_retryable(&e) => continue,
@@ -195,7 +196,9 @@ pub async fn run_workers(
     };
     let stitching = async move {
         while !*shutdown.borrow() {
-            match stitch_pending(&pool).await {
+            // Checked between batches, so a shutdown never waits for a long queue to drain.
+            let running = shutdown.clone();
+            match stitch_pending(&pool, move || !*running.borrow()).await {
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = ?e, "stitching failed"),
             }

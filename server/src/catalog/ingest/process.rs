@@ -34,6 +34,8 @@ pub struct LocationJob {
     pub declared_by: String,
     pub root_type: String,
     pub root_target: String,
+    /// Fencing token of this claim (`None` for dry runs, which never store).
+    pub claim_token: Option<Uuid>,
 }
 
 impl LocationJob {
@@ -220,7 +222,11 @@ async fn read_and_parse(
         .read(target)
         .await
         .map_err(|e| ProcessingError::new(e.name(), e.to_string()))?;
-    parse_documents(&text, &YamlLimits::default()).map_err(|e| {
+    let limits = YamlLimits {
+        max_bytes: reader.max_bytes(),
+        ..YamlLimits::default()
+    };
+    parse_documents(&text, &limits).map_err(|e| {
         let line = e.line.map(|l| format!(" line {l}")).unwrap_or_default();
         ProcessingError::new(
             "InputError",
@@ -424,16 +430,18 @@ fn resolve_placeholders<'a>(
                         ),
                     })?,
                     _ => {
+                        let limits = YamlLimits {
+                            max_bytes: reader.max_bytes(),
+                            ..YamlLimits::default()
+                        };
                         let mut docs =
-                            parse_documents(&text, &YamlLimits::default()).map_err(|e| {
-                                PlaceholderError {
-                                    name: "InputError".into(),
-                                    message: format!(
-                                        "{field}: {} is not valid YAML: {}",
-                                        target.target_string(),
-                                        e.message
-                                    ),
-                                }
+                            parse_documents(&text, &limits).map_err(|e| PlaceholderError {
+                                name: "InputError".into(),
+                                message: format!(
+                                    "{field}: {} is not valid YAML: {}",
+                                    target.target_string(),
+                                    e.message
+                                ),
                             })?;
                         if docs.len() != 1 {
                             return Err(PlaceholderError {

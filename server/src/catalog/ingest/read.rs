@@ -40,6 +40,9 @@ impl Target {
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 pub enum ReadError {
+    /// The target is malformed (not a URL, no path).
+    #[error("{0}")]
+    Invalid(String),
     /// The target does not exist (a missing file, a 404).
     #[error("{0}")]
     NotFound(String),
@@ -55,6 +58,7 @@ impl ReadError {
     /// Backstage's error class name, used in `status.items` and location errors.
     pub fn name(&self) -> &'static str {
         match self {
+            Self::Invalid(_) => "InputError",
             Self::NotFound(_) => "NotFoundError",
             Self::NotAllowed(_) => "NotAllowedError",
             Self::Failed(_) => "Error",
@@ -121,7 +125,7 @@ impl Reader {
             }
             "url" => {
                 let url = Url::parse(target).map_err(|e| {
-                    ReadError::NotAllowed(format!("url target {target:?} is not a valid URL: {e}"))
+                    ReadError::Invalid(format!("url target {target:?} is not a valid URL: {e}"))
                 })?;
                 self.check_url(&url)?;
                 Ok(Target::Url(url))
@@ -153,6 +157,11 @@ impl Reader {
                 Ok(Target::Url(url))
             }
         }
+    }
+
+    /// Largest file read (config `catalog.max_file_bytes`); YAML parsing uses the same cap.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
     }
 
     fn check_file(&self, path: &Path) -> Result<PathBuf, ReadError> {

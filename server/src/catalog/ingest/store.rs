@@ -40,12 +40,15 @@ pub async fn store_output(
 ) -> Result<StoreStats, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let mut stats = StoreStats::default();
-    // The location may have been deleted while we read it; then there is nothing to store.
-    let previous_errors: Option<Json<Vec<ProcessingError>>> =
-        sqlx::query_scalar("select errors from location where id = $1 for update")
-            .bind(job.id)
-            .fetch_optional(&mut *tx)
-            .await?;
+    // The location may have been deleted while we read it, or our lease may have run out and another
+    // worker claimed it since (the token changed): then this result is stale and nothing is stored.
+    let previous_errors: Option<Json<Vec<ProcessingError>>> = sqlx::query_scalar(
+        "select errors from location where id = $1 and claim_token is not distinct from $2 for update",
+    )
+    .bind(job.id)
+    .bind(job.claim_token)
+    .fetch_optional(&mut *tx)
+    .await?;
     let Some(Json(previous_errors)) = previous_errors else {
         return Ok(stats);
     };
