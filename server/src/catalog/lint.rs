@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::model::refs::EntityRef;
 use super::model::validate::validate_entity_from_file;
+use super::placeholder::{as_placeholder, check_operator, content_value};
 use super::yaml::{YamlLimits, parse_documents};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,8 +122,9 @@ pub fn lint_files(paths: &[PathBuf]) -> Report {
 fn resolve_placeholders(file: &Path, value: &mut Value, path: &str) -> Vec<(String, String)> {
     let mut problems = Vec::new();
     match value {
-        Value::Object(map) if map.len() == 1 && map.keys().all(|k| k.starts_with('$')) => {
-            let Some((op, argument)) = map.iter().next().map(|(k, v)| (k.clone(), v.clone()))
+        Value::Object(_) if as_placeholder(value).is_some() => {
+            let Some((op, argument)) =
+                as_placeholder(value).map(|(o, a)| (o.to_owned(), a.clone()))
             else {
                 return problems;
             };
@@ -133,59 +135,30 @@ fn resolve_placeholders(file: &Path, value: &mut Value, path: &str) -> Vec<(Stri
                 ));
                 return problems;
             };
+            if let Err(message) = check_operator(&op) {
+                problems.push((path.to_owned(), message));
+                return problems;
+            }
             if relative.starts_with("http://") || relative.starts_with("https://") {
                 // Remote content is checked when Atrium reads it; offline linting keeps the field a string.
                 *value = Value::String(String::new());
                 return problems;
             }
             let target = file.parent().unwrap_or(Path::new(".")).join(relative);
-            let text = match std::fs::read_to_string(&target) {
-                Ok(text) => text,
-                Err(e) => {
-                    problems.push((
-                        path.to_owned(),
-                        format!("{op} {relative}: cannot read {}: {e}", target.display()),
-                    ));
-                    return problems;
+            let resolved = std::fs::read_to_string(&target)
+                .map_err(|e| format!("{op} {relative}: cannot read {}: {e}", target.display()))
+                .and_then(|text| {
+                    content_value(&op, text, relative, YamlLimits::default().max_bytes)
+                        .map_err(|e| format!("{op}: {e}"))
+                });
+            match resolved {
+                Ok(content) => *value = content,
+                // Keep the field a string so validation does not report the same problem again.
+                Err(message) => {
+                    problems.push((path.to_owned(), message));
+                    *value = Value::String(String::new());
                 }
-            };
-            *value = match op.as_str() {
-                "$text" => Value::String(text),
-                "$json" => match serde_json::from_str(&text) {
-                    Ok(parsed) => parsed,
-                    Err(e) => {
-                        problems.push((
-                            path.to_owned(),
-                            format!("$json {relative}: not valid JSON: {e}"),
-                        ));
-                        return problems;
-                    }
-                },
-                "$yaml" => match parse_documents(&text, &YamlLimits::default()) {
-                    Ok(mut docs) if docs.len() == 1 => docs.remove(0).value,
-                    Ok(docs) => {
-                        problems.push((
-                            path.to_owned(),
-                            format!(
-                                "$yaml {relative}: expected one document, found {}",
-                                docs.len()
-                            ),
-                        ));
-                        return problems;
-                    }
-                    Err(e) => {
-                        problems.push((path.to_owned(), format!("$yaml {relative}: {e}")));
-                        return problems;
-                    }
-                },
-                other => {
-                    problems.push((
-                        path.to_owned(),
-                        format!("unknown placeholder {other} (supported: $text, $json, $yaml)"),
-                    ));
-                    return problems;
-                }
-            };
+            }
         }
         Value::Object(map) => {
             for (key, child) in map.iter_mut() {

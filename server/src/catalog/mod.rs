@@ -12,6 +12,7 @@ pub mod filter;
 pub mod ingest;
 pub mod lint;
 pub mod model;
+pub mod placeholder;
 pub mod search;
 pub mod stitch;
 pub mod yaml;

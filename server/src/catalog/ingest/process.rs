@@ -13,6 +13,7 @@ use super::read::{ReadError, Reader, Target};
 use crate::catalog::model::refs::EntityRef;
 use crate::catalog::model::relations::{Relation, derive_relations};
 use crate::catalog::model::validate::validate_entity_from_file;
+use crate::catalog::placeholder;
 use crate::catalog::yaml::{ParsedDocument, YamlLimits, parse_documents};
 
 pub const ANNOTATION_LOCATION: &str = "backstage.io/managed-by-location";
@@ -379,39 +380,30 @@ fn resolve_placeholders<'a>(
 ) -> futures::future::BoxFuture<'a, Result<(), PlaceholderError>> {
     Box::pin(async move {
         match value {
-            Value::Object(map) if map.len() == 1 && map.keys().all(|k| k.starts_with('$')) => {
-                let Some((op, argument)) = map.iter().next().map(|(k, v)| (k.clone(), v.clone()))
-                else {
+            Value::Object(_) if placeholder::as_placeholder(value).is_some() => {
+                let Some((op, argument)) = placeholder::as_placeholder(value) else {
                     return Ok(());
                 };
+                let op = op.to_owned();
                 let field = if path.is_empty() {
                     op.clone()
                 } else {
                     format!("{path}.{op}")
                 };
-                let Value::String(relative) = argument else {
-                    return Err(PlaceholderError {
-                        name: "InputError".into(),
-                        message: format!(
-                            "{field}: placeholder value must be a string, got {argument}"
-                        ),
-                    });
+                let input_error = |message: String| PlaceholderError {
+                    name: "InputError".into(),
+                    message: format!("{field}: {message}"),
                 };
-                if !matches!(op.as_str(), "$text" | "$json" | "$yaml") {
-                    return Err(PlaceholderError {
-                        name: "InputError".into(),
-                        message: format!(
-                            "{field}: unknown placeholder {op} (supported: $text, $json, $yaml)"
-                        ),
-                    });
-                }
+                let Value::String(relative) = argument.clone() else {
+                    return Err(input_error(format!(
+                        "placeholder value must be a string, got {argument}"
+                    )));
+                };
+                placeholder::check_operator(&op).map_err(input_error)?;
                 if *budget == 0 {
-                    return Err(PlaceholderError {
-                        name: "InputError".into(),
-                        message: format!(
-                            "{field}: more than {MAX_PLACEHOLDERS} placeholders in one entity"
-                        ),
-                    });
+                    return Err(input_error(format!(
+                        "more than {MAX_PLACEHOLDERS} placeholders in one entity"
+                    )));
                 }
                 *budget -= 1;
                 let fail = |e: ReadError| PlaceholderError {
@@ -420,42 +412,13 @@ fn resolve_placeholders<'a>(
                 };
                 let target = reader.resolve_relative(base, &relative).map_err(fail)?;
                 let text = reader.read(&target).await.map_err(fail)?;
-                *value = match op.as_str() {
-                    "$text" => Value::String(text),
-                    "$json" => serde_json::from_str(&text).map_err(|e| PlaceholderError {
-                        name: "InputError".into(),
-                        message: format!(
-                            "{field}: {} is not valid JSON: {e}",
-                            target.target_string()
-                        ),
-                    })?,
-                    _ => {
-                        let limits = YamlLimits {
-                            max_bytes: reader.max_bytes(),
-                            ..YamlLimits::default()
-                        };
-                        let mut docs =
-                            parse_documents(&text, &limits).map_err(|e| PlaceholderError {
-                                name: "InputError".into(),
-                                message: format!(
-                                    "{field}: {} is not valid YAML: {}",
-                                    target.target_string(),
-                                    e.message
-                                ),
-                            })?;
-                        if docs.len() != 1 {
-                            return Err(PlaceholderError {
-                                name: "InputError".into(),
-                                message: format!(
-                                    "{field}: {} must hold exactly one YAML document, found {}",
-                                    target.target_string(),
-                                    docs.len()
-                                ),
-                            });
-                        }
-                        docs.remove(0).value
-                    }
-                };
+                *value = placeholder::content_value(
+                    &op,
+                    text,
+                    &target.target_string(),
+                    reader.max_bytes(),
+                )
+                .map_err(input_error)?;
                 Ok(())
             }
             Value::Object(map) => {
