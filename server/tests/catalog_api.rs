@@ -289,6 +289,20 @@ async fn facets_count_original_values(pool: PgPool) {
             .len(),
         3
     );
+    let owners = app
+        .get("/api/catalog/entity-facets?facet=relations.ownedBy")
+        .await;
+    assert_eq!(
+        owners.body["facets"]["relations.ownedBy"],
+        json!([{"value": "group:default/team-a", "count": 3}, {"value": "user:default/alice", "count": 1}])
+    );
+    let typed = app
+        .get("/api/catalog/entity-facets?facet=spec.lifecycle&filter=spec.type=service")
+        .await;
+    assert_eq!(
+        typed.body["facets"]["spec.lifecycle"],
+        json!([{"value": "production", "count": 1}])
+    );
     assert_eq!(
         app.get("/api/catalog/entity-facets").await.status,
         StatusCode::BAD_REQUEST

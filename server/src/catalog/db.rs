@@ -166,11 +166,9 @@ pub struct OrderField {
 impl OrderField {
     /// SQL for the sort value: a real column for hot fields, else the first indexed value.
     fn sql(&self) -> String {
-        match self.field.as_str() {
-            "kind" => "e.kind".to_owned(),
-            "metadata.name" => "e.name".to_owned(),
-            "metadata.namespace" => "e.namespace".to_owned(),
-            other => format!("(e.search -> '{}' ->> 0)", other.replace('\'', "''")),
+        match filter::column_of(&self.field) {
+            Some(column) => column.to_owned(),
+            None => format!("(e.search -> '{}' ->> 0)", self.field.replace('\'', "''")),
         }
     }
 
@@ -330,6 +328,20 @@ pub async fn facet_counts(
     key: &str,
     filter: Option<&Filter>,
 ) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    let key = key.to_lowercase();
+    if key.starts_with("relations.") {
+        // Relation targets are stored lower-cased already, so `search` holds them as written.
+        let mut q = QueryBuilder::<Postgres>::new(
+            "select v, count(*) from entity e, jsonb_array_elements_text(e.search -> ",
+        );
+        q.push_bind(key).push(") v where e.final is not null");
+        if let Some(filter) = filter {
+            q.push(" and ");
+            filter::push_sql(filter, &mut q);
+        }
+        q.push(" group by v order by count(*) desc, v");
+        return q.build_query_as().fetch_all(db).await;
+    }
     let mut q = QueryBuilder::<Postgres>::new("select f.value, count(*) from entity_facet f");
     match filter {
         None => {

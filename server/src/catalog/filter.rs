@@ -200,14 +200,23 @@ fn primitive(value: &Value) -> Option<String> {
     }
 }
 
-/// The real column holding a key, when there is one.
-fn column_of(key: &str) -> Option<&'static str> {
+/// The real column holding a key, when there is one. All hold lower-cased strings: validation makes
+/// these fields strings for every kind, so the column holds exactly what `search` would.
+pub fn column_of(key: &str) -> Option<&'static str> {
     match key {
         "kind" => Some("e.kind"),
         "metadata.name" => Some("e.name"),
         "metadata.namespace" => Some("e.namespace"),
+        "spec.type" => Some("e.spec_type"),
+        "spec.lifecycle" => Some("e.lifecycle"),
+        "spec.owner" => Some("e.owner"),
         _ => None,
     }
+}
+
+/// Columns that every entity has (the others may be null when the field is absent).
+fn always_present(column: &str) -> bool {
+    matches!(column, "e.kind" | "e.name" | "e.namespace")
 }
 
 /// Appends the SQL condition for `filter` (on table alias `e`) to `query`.
@@ -240,8 +249,11 @@ pub fn push_sql(filter: &Filter, query: &mut QueryBuilder<Postgres>) {
             push_sql(inner, query);
         }
         Filter::Exists(key) => match column_of(key) {
-            Some(_) => {
+            Some(column) if always_present(column) => {
                 query.push("true");
+            }
+            Some(column) => {
+                query.push(format!("{column} is not null"));
             }
             None => {
                 query.push("e.search ? ").push_bind(key.clone());
@@ -382,13 +394,15 @@ mod tests {
 
     #[test]
     fn sql_uses_columns_for_hot_keys_and_containment_otherwise() {
-        let f = parse_filter_params(&s(&["kind=component,spec.type=service,metadata.tags"]))
-            .expect("parses");
+        let f = parse_filter_params(&s(&[
+            "kind=component,spec.type=service,metadata.tags,spec.system=x,spec.owner",
+        ]))
+        .expect("parses");
         let mut q = QueryBuilder::<Postgres>::new("");
         push_sql(&f.expect("some"), &mut q);
         assert_eq!(
             q.sql().as_str(),
-            "(e.kind = $1 and (e.search @> $2) and e.search ? $3)"
+            "(e.kind = $1 and e.spec_type = $2 and e.search ? $3 and (e.search @> $4) and e.owner is not null)"
         );
     }
 }

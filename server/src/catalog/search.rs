@@ -99,12 +99,18 @@ pub fn build(entity: &Value) -> (SearchIndex, Option<String>) {
         {
             values.push(lower);
         }
-        if facet_seen.insert((key_lower.clone(), value.clone())) {
+        if facet_worthy(&key_lower) && facet_seen.insert((key_lower.clone(), value.clone())) {
             index.facets.push((key_lower, value));
         }
     }
     index.text = full_text(&index.search, DEFAULT_TEXT_FIELDS);
     (index, clash)
+}
+
+/// Keys whose facet rows are worth storing: uid and etag are unique per entity, and relation facets
+/// are counted from `search` (see `db::facet_counts`).
+fn facet_worthy(key: &str) -> bool {
+    !key.starts_with("relations.") && key != "metadata.uid" && key != "metadata.etag"
 }
 
 fn visit(

@@ -55,22 +55,24 @@ pub async fn stitch_batch(pool: &PgPool, limit: i64) -> Result<usize, sqlx::Erro
     .bind(&keys)
     .fetch_all(&mut *tx)
     .await?;
+    if rows.is_empty() {
+        tx.commit().await?;
+        return Ok(taken.len());
+    }
+    let row_keys: Vec<&str> = rows.iter().map(|r| r.entity_key.as_str()).collect();
     // A popular entity (a group with thousands of members) is queued once per change that touches it.
     // With its row locked, every other queued entry for it is redundant: what they announce is committed
-    // and will be read below. Entries another stitcher holds are skipped, never waited for.
+    // and will be read below. Only keys whose rows we hold: an entry for a key that had no row when we
+    // looked may announce the row's creation since, and must stay. Entries another stitcher holds are
+    // skipped, never waited for.
     let duplicates = sqlx::query(
         "delete from stitch_queue where ctid = any(array(
            select ctid from stitch_queue where entity_key = any($1) for update skip locked))",
     )
-    .bind(&keys)
+    .bind(&row_keys)
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    if rows.is_empty() {
-        tx.commit().await?;
-        return Ok(taken.len() + duplicates as usize);
-    }
-    let row_keys: Vec<&str> = rows.iter().map(|r| r.entity_key.as_str()).collect();
 
     let relation_rows: Vec<(String, String, String)> = sqlx::query_as(
         "select distinct source_key, type, target_ref from relation where source_key = any($1)",

@@ -171,7 +171,7 @@ pub async fn run_workers(
     reader: Reader,
     config: std::sync::Arc<crate::config::Config>,
     wake: std::sync::Arc<tokio::sync::Notify>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
     let processing = {
         let (pool, wake, mut shutdown) = (pool.clone(), wake.clone(), shutdown.clone());
@@ -194,20 +194,24 @@ pub async fn run_workers(
             }
         }
     };
-    let stitching = async move {
-        while !*shutdown.borrow() {
-            // Checked between batches, so a shutdown never waits for a long queue to drain.
-            let running = shutdown.clone();
-            match stitch_pending(&pool, move || !*running.borrow()).await {
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = ?e, "stitching failed"),
-            }
-            tokio::select! {
-                _ = wake.notified() => {}
-                _ = tokio::time::sleep(IDLE_POLL) => {}
-                _ = shutdown.changed() => {}
+    // Two stitchers: stitching is mostly waiting on Postgres, and batches never overlap (SKIP LOCKED).
+    let stitcher = |mut shutdown: watch::Receiver<bool>| {
+        let (pool, wake) = (pool.clone(), wake.clone());
+        async move {
+            while !*shutdown.borrow() {
+                // Checked between batches, so a shutdown never waits for a long queue to drain.
+                let running = shutdown.clone();
+                match stitch_pending(&pool, move || !*running.borrow()).await {
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = ?e, "stitching failed"),
+                }
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(IDLE_POLL) => {}
+                    _ = shutdown.changed() => {}
+                }
             }
         }
     };
-    tokio::join!(processing, stitching);
+    tokio::join!(processing, stitcher(shutdown.clone()), stitcher(shutdown));
 }

@@ -199,6 +199,9 @@ async fn upsert_entities(
     let mut kinds = Vec::with_capacity(entities.len());
     let mut namespaces = Vec::with_capacity(entities.len());
     let mut names = Vec::with_capacity(entities.len());
+    let mut spec_types: Vec<Option<String>> = Vec::with_capacity(entities.len());
+    let mut lifecycles: Vec<Option<String>> = Vec::with_capacity(entities.len());
+    let mut owners: Vec<Option<String>> = Vec::with_capacity(entities.len());
     let mut parents: Vec<Option<String>> = Vec::with_capacity(entities.len());
     let mut bodies = Vec::with_capacity(entities.len());
     let mut hashes = Vec::with_capacity(entities.len());
@@ -209,6 +212,14 @@ async fn upsert_entities(
         kinds.push(entity.entity_ref.kind.to_lowercase());
         namespaces.push(entity.entity_ref.namespace.to_lowercase());
         names.push(entity.entity_ref.name.to_lowercase());
+        let spec_field = |field: &str| {
+            entity.processed["spec"][field]
+                .as_str()
+                .map(str::to_lowercase)
+        };
+        spec_types.push(spec_field("type"));
+        lifecycles.push(spec_field("lifecycle"));
+        owners.push(spec_field("owner"));
         // The generated Location entity of a registered location is the root of its tree.
         parents.push((entity.key != job.declared_by).then(|| job.declared_by.clone()));
         bodies.push(Json(entity.processed.clone()));
@@ -216,14 +227,18 @@ async fn upsert_entities(
         errors.push(Json(entity.errors.clone()));
     }
     sqlx::query_as(
-        "insert into entity (id, entity_key, kind, namespace, name, location_id, parent_key, processed, content_hash, errors)
-         select u.id, u.key, u.kind, u.namespace, u.name, $10, u.parent, u.body, u.hash, u.errors
-         from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::text[], $9::jsonb[])
-           as u(id, key, kind, namespace, name, parent, body, hash, errors)
+        "insert into entity (id, entity_key, kind, namespace, name, location_id, parent_key, processed, content_hash,
+                             errors, spec_type, lifecycle, owner)
+         select u.id, u.key, u.kind, u.namespace, u.name, $10, u.parent, u.body, u.hash, u.errors,
+                u.spec_type, u.lifecycle, u.owner
+         from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::text[],
+                     $9::jsonb[], $11::text[], $12::text[], $13::text[])
+           as u(id, key, kind, namespace, name, parent, body, hash, errors, spec_type, lifecycle, owner)
          order by u.key
          on conflict (entity_key) do update set
            location_id = excluded.location_id, parent_key = excluded.parent_key, processed = excluded.processed,
-           content_hash = excluded.content_hash, errors = excluded.errors, updated_at = now()
+           content_hash = excluded.content_hash, errors = excluded.errors, spec_type = excluded.spec_type,
+           lifecycle = excluded.lifecycle, owner = excluded.owner, updated_at = now()
          where entity.location_id = excluded.location_id or entity.location_id is null
          returning id, entity_key",
     )
@@ -237,6 +252,9 @@ async fn upsert_entities(
     .bind(hashes)
     .bind(errors)
     .bind(job.id)
+    .bind(spec_types)
+    .bind(lifecycles)
+    .bind(owners)
     .fetch_all(tx)
     .await
 }
