@@ -124,13 +124,14 @@ impl IntoResponse for AppError {
     }
 }
 
-/// Whether a handler already wrote a JSON body (e.g. validate-entity's `{errors: [...]}`), which stays.
-fn is_json(response: &Response) -> bool {
+/// Whether a handler already wrote a body meant for its reader — JSON such as validate-entity's
+/// `{errors: [...]}`, or a page's HTML error page — which stays as it is.
+fn has_own_body(response: &Response) -> bool {
     response
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"))
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"))
 }
 
 /// What an `AppError` leaves on its response for `render_error_body`.
@@ -159,7 +160,9 @@ pub async fn render_error_body(
     let payload = match response.extensions_mut().remove::<ErrorPayload>() {
         Some(payload) => payload,
         // Errors made by middleware (405, 408, 413, a caught panic) carry no payload; give them one.
-        None if (status.is_client_error() || status.is_server_error()) && !is_json(&response) => {
+        None if (status.is_client_error() || status.is_server_error())
+            && !has_own_body(&response) =>
+        {
             ErrorPayload {
                 name: match status.as_u16() {
                     400 | 413 | 415 | 422 => "InputError",

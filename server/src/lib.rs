@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod health;
+pub mod pages;
 pub mod state;
 pub mod telemetry;
 
@@ -40,6 +41,7 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/catalog", catalog::api::router())
         .nest("/api/atrium", catalog::api::atrium_router())
         .merge(health::router())
+        .merge(pages::router())
         .fallback(not_found)
         .with_state(state)
         .layer(axum::middleware::from_fn(telemetry::record_http_metrics))

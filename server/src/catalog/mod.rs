@@ -196,6 +196,71 @@ impl CatalogService {
         ))
     }
 
+    /// Processes a target and everything its Location entities point at, in memory. Returns the entities in
+    /// their final form (without relations to the rest of the catalog) and the problems found.
+    pub async fn dry_run(&self, target: &Target) -> (Vec<serde_json::Value>, Vec<String>) {
+        const MAX_LOCATIONS: usize = 200;
+        let root_id = Uuid::new_v4();
+        let mut pending = vec![ingest::process::LocationJob {
+            id: root_id,
+            location_type: target.location_type().to_owned(),
+            target: target.target_string(),
+            parent_id: None,
+            root_id,
+            declared_by: generated_location_key(target),
+            root_type: target.location_type().to_owned(),
+            root_target: target.target_string(),
+            claim_token: None,
+        }];
+        let mut entities = Vec::new();
+        let mut errors = Vec::new();
+        let mut seen = 0;
+        while let Some(job) = pending.pop() {
+            seen += 1;
+            if seen > MAX_LOCATIONS {
+                errors.push(format!(
+                    "more than {MAX_LOCATIONS} locations below {}",
+                    target.target_string()
+                ));
+                break;
+            }
+            let output = ingest::process::process_location(&self.reader, &job).await;
+            errors.extend(output.location_errors.iter().map(|e| e.message.clone()));
+            for (_, rejected) in &output.rejected {
+                errors.extend(rejected.iter().map(|e| e.message.clone()));
+            }
+            for entity in output.entities {
+                for child in &entity.child_locations {
+                    pending.push(ingest::process::LocationJob {
+                        id: Uuid::new_v4(),
+                        location_type: child.location_type().to_owned(),
+                        target: child.target_string(),
+                        parent_id: Some(job.id),
+                        root_id,
+                        declared_by: entity.key.clone(),
+                        root_type: job.root_type.clone(),
+                        root_target: job.root_target.clone(),
+                        claim_token: None,
+                    });
+                }
+                let relations: Vec<(String, String)> = entity
+                    .relations
+                    .iter()
+                    .filter(|r| r.source.key() == entity.key)
+                    .map(|r| (r.relation_type.to_owned(), r.target.to_string()))
+                    .collect();
+                let (body, _) = stitch::stitch_entity(
+                    Uuid::new_v4(),
+                    entity.processed,
+                    &relations,
+                    entity.errors,
+                );
+                entities.push(body);
+            }
+        }
+        (entities, errors)
+    }
+
     /// Gauges read at scrape time.
     pub async fn record_gauges(&self) {
         if let Ok(status) = db::processing_status(&self.db).await {

@@ -10,9 +10,6 @@ use uuid::Uuid;
 use super::{ApiJson, QueryParams, created, key_of};
 use crate::AppState;
 use crate::catalog::db;
-use crate::catalog::ingest::process::{LocationJob, process_location};
-use crate::catalog::ingest::read::Target;
-use crate::catalog::stitch::stitch_entity;
 use crate::catalog::{LocationRow, generated_location_key};
 use crate::error::{AppError, Result};
 
@@ -89,7 +86,7 @@ pub async fn create_location(
     .bind(target.target_string())
     .fetch_optional(&state.db)
     .await?;
-    let (entities, errors) = dry_run_entities(&state, &target).await?;
+    let (entities, errors) = state.catalog.dry_run(&target).await;
     if let Some(first) = errors.first() {
         return Err(AppError::input(first.clone()));
     }
@@ -102,67 +99,6 @@ pub async fn create_location(
     Ok(created(
         json!({ "location": location, "entities": entities, "exists": existing.is_some() }),
     ))
-}
-
-/// Processes a target and everything its Location entities point at, in memory. Returns the entities in
-/// their final form (without relations to the rest of the catalog) and the problems found.
-async fn dry_run_entities(state: &AppState, target: &Target) -> Result<(Vec<Value>, Vec<String>)> {
-    const MAX_LOCATIONS: usize = 200;
-    let root_id = Uuid::new_v4();
-    let mut pending = vec![LocationJob {
-        id: root_id,
-        location_type: target.location_type().to_owned(),
-        target: target.target_string(),
-        parent_id: None,
-        root_id,
-        declared_by: generated_location_key(target),
-        root_type: target.location_type().to_owned(),
-        root_target: target.target_string(),
-        claim_token: None,
-    }];
-    let mut entities = Vec::new();
-    let mut errors = Vec::new();
-    let mut seen = 0;
-    while let Some(job) = pending.pop() {
-        seen += 1;
-        if seen > MAX_LOCATIONS {
-            errors.push(format!(
-                "more than {MAX_LOCATIONS} locations below {}",
-                target.target_string()
-            ));
-            break;
-        }
-        let output = process_location(&state.catalog.reader, &job).await;
-        errors.extend(output.location_errors.iter().map(|e| e.message.clone()));
-        for (_, rejected) in &output.rejected {
-            errors.extend(rejected.iter().map(|e| e.message.clone()));
-        }
-        for entity in output.entities {
-            for child in &entity.child_locations {
-                pending.push(LocationJob {
-                    id: Uuid::new_v4(),
-                    location_type: child.location_type().to_owned(),
-                    target: child.target_string(),
-                    parent_id: Some(job.id),
-                    root_id,
-                    declared_by: entity.key.clone(),
-                    root_type: job.root_type.clone(),
-                    root_target: job.root_target.clone(),
-                    claim_token: None,
-                });
-            }
-            let relations: Vec<(String, String)> = entity
-                .relations
-                .iter()
-                .filter(|r| r.source.key() == entity.key)
-                .map(|r| (r.relation_type.to_owned(), r.target.to_string()))
-                .collect();
-            let (body, _) =
-                stitch_entity(Uuid::new_v4(), entity.processed, &relations, entity.errors);
-            entities.push(body);
-        }
-    }
-    Ok((entities, errors))
 }
 
 #[derive(Deserialize)]
@@ -184,7 +120,7 @@ pub async fn analyze_location(
     let target = state
         .catalog
         .resolve_for_api(&request.location.location_type, &request.location.target)?;
-    let (entities, errors) = dry_run_entities(&state, &target).await?;
+    let (entities, errors) = state.catalog.dry_run(&target).await;
     if let Some(first) = errors.first() {
         return Err(AppError::input(first.clone()));
     }

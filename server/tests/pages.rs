@@ -1,0 +1,567 @@
+//! The browser portal pages, requested through the real router and checked by CSS selectors.
+
+mod common;
+
+use atrium::pages::CONTENT_SECURITY_POLICY;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use common::{TestApp, load_sample};
+use http_body_util::BodyExt;
+use scraper::{Html, Selector};
+use sqlx::PgPool;
+use tower::ServiceExt;
+
+struct Page {
+    status: StatusCode,
+    headers: HeaderMap,
+    html: Html,
+    text: String,
+}
+
+impl Page {
+    fn select(&self, selector: &str) -> Vec<scraper::ElementRef<'_>> {
+        let selector = Selector::parse(selector).expect("selector");
+        self.html.select(&selector).collect()
+    }
+
+    /// Text of every element matching `selector`, whitespace collapsed.
+    fn texts(&self, selector: &str) -> Vec<String> {
+        self.select(selector)
+            .into_iter()
+            .map(|e| e.text().collect::<Vec<_>>().join(" "))
+            .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect()
+    }
+
+    fn attrs(&self, selector: &str, attr: &str) -> Vec<String> {
+        self.select(selector)
+            .into_iter()
+            .filter_map(|e| e.value().attr(attr).map(str::to_owned))
+            .collect()
+    }
+
+    /// The page is HTML with the strict CSP and nothing a strict CSP would block.
+    fn assert_strict(&self) {
+        assert_eq!(
+            self.headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+            Some("text/html; charset=utf-8"),
+        );
+        assert_eq!(
+            self.headers
+                .get(header::CONTENT_SECURITY_POLICY)
+                .and_then(|v| v.to_str().ok()),
+            Some(CONTENT_SECURITY_POLICY)
+        );
+        assert!(self.select("[style]").is_empty(), "style attribute");
+        assert!(self.select("style").is_empty(), "style element");
+        for script in self.select("script") {
+            assert!(script.value().attr("src").is_some(), "inline script");
+        }
+        for element in self.select("*") {
+            for (name, _) in element.value().attrs() {
+                assert!(!name.starts_with("on"), "inline handler {name}");
+            }
+        }
+        assert!(!self.text.contains("javascript:"));
+        assert_eq!(self.select("main").len(), 1, "one main landmark");
+        // Every form control is labelled.
+        for input in self.select("input:not([type=hidden]), select, textarea") {
+            let labelled = match input.value().id() {
+                Some(id) => !self.select(&format!("label[for='{id}']")).is_empty(),
+                None => false,
+            } || input.value().attr("aria-label").is_some()
+                || input
+                    .ancestors()
+                    .any(|a| a.value().as_element().is_some_and(|e| e.name() == "label"));
+            assert!(labelled, "unlabelled control {:?}", input.value());
+        }
+    }
+}
+
+async fn send(app: &TestApp, request: Request<Body>) -> Page {
+    let response = app
+        .router
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let text = String::from_utf8(bytes.to_vec()).expect("utf-8");
+    Page {
+        status,
+        headers,
+        html: Html::parse_document(&text),
+        text,
+    }
+}
+
+async fn page(app: &TestApp, uri: &str) -> Page {
+    let request = Request::builder()
+        .uri(uri)
+        .body(Body::empty())
+        .expect("request");
+    send(app, request).await
+}
+
+async fn post_form(app: &TestApp, uri: &str, form: &[(&str, &str)], site: &str) -> Page {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(uri)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::HOST, "localhost")
+        .header("sec-fetch-site", site)
+        .body(Body::from(body))
+        .expect("request");
+    send(app, request).await
+}
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn home_shows_search_counts_and_recent(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    load_sample(&app).await;
+    let home = page(&app, "/").await;
+    assert_eq!(home.status, StatusCode::OK);
+    home.assert_strict();
+    assert_eq!(home.attrs("form[role=search]", "action"), ["/catalog"]);
+    assert_eq!(home.attrs("#home-q", "name"), ["q"]);
+    let kinds = home.texts(".kind-card");
+    assert!(kinds.contains(&"2 Component".to_owned()), "{kinds:?}");
+    assert!(
+        home.attrs(".kind-card", "href")
+            .contains(&"/catalog?kind=Component".to_owned())
+    );
+    assert!(!home.select(".recent-list li a").is_empty());
+}
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn list_filters_with_facet_counts(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    load_sample(&app).await;
+
+    let all = page(&app, "/catalog").await;
+    assert_eq!(all.status, StatusCode::OK);
+    all.assert_strict();
+    let kinds = all.texts("#facet-kind option");
+    assert!(kinds.contains(&"Component (2)".to_owned()), "{kinds:?}");
+    assert!(kinds.contains(&"API (1)".to_owned()), "{kinds:?}");
+
+    let components = page(&app, "/catalog?kind=Component").await;
+    components.assert_strict();
+    assert_eq!(
+        components.texts("td[data-label=Name] a.entity-link"),
+        ["checkout", "storefront"]
+    );
+    assert_eq!(
+        components.texts("#facet-kind option[selected]"),
+        ["Component (2)"]
+    );
+    // Other facets count within the chosen kind; the kind facet keeps counting the alternatives.
+    let types = components.texts("#facet-type option");
+    assert!(types.contains(&"service (1)".to_owned()), "{types:?}");
+    assert!(types.contains(&"website (1)".to_owned()), "{types:?}");
+    assert!(!types.iter().any(|t| t.starts_with("openapi")), "{types:?}");
+    assert!(
+        components
+            .texts("#facet-kind option")
+            .contains(&"API (1)".to_owned())
+    );
+
+    let owned = page(&app, "/catalog?kind=Component&owner=team-a").await;
+    assert_eq!(owned.texts("a.entity-link"), ["checkout"]);
+    let tagged = page(&app, "/catalog?tag=pci").await;
+    assert_eq!(tagged.texts("a.entity-link"), ["checkout"]);
+    let lifecycle = page(&app, "/catalog?lifecycle=experimental").await;
+    assert_eq!(lifecycle.texts("a.entity-link"), ["storefront"]);
+    let searched = page(&app, "/catalog?q=money").await;
+    assert_eq!(searched.texts("a.entity-link"), ["checkout"]);
+    assert_eq!(searched.attrs("#list-q", "value"), ["money"]);
+}
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn list_sorts_and_pages_with_cursors(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let mut docs = String::new();
+    for i in 0..30 {
+        docs.push_str(&format!(
+            "---\napiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: svc-{i:02}\nspec:\n  type: service\n  lifecycle: production\n  owner: team-{}\n",
+            i % 3
+        ));
+    }
+    app.write("many.yaml", &docs);
+    app.register("many.yaml").await;
+    app.process().await;
+
+    let first = page(&app, "/catalog?kind=Component").await;
+    let names = first.texts("a.entity-link");
+    assert_eq!(names.len(), 25);
+    assert_eq!(names[0], "svc-00");
+    assert!(first.select("a[rel=prev]").is_empty());
+    let next = first.attrs("a[rel=next]", "href");
+    assert_eq!(next.len(), 1);
+    assert!(next[0].contains("kind=Component"), "{next:?}");
+    let second = page(&app, &next[0]).await;
+    assert_eq!(
+        second.texts("a.entity-link"),
+        ["svc-25", "svc-26", "svc-27", "svc-28", "svc-29"]
+    );
+    let prev = second.attrs("a[rel=prev]", "href");
+    let back = page(&app, &prev[0]).await;
+    assert_eq!(back.texts("a.entity-link"), names);
+
+    // Sorting by a column: its header link flips the direction and aria-sort says which.
+    let by_name_desc = page(&app, "/catalog?kind=Component&sort=name&dir=desc").await;
+    assert_eq!(by_name_desc.texts("a.entity-link")[0], "svc-29");
+    assert_eq!(
+        by_name_desc.attrs("th[aria-sort=descending] a", "href"),
+        ["/catalog?kind=Component"]
+    );
+    let by_owner = page(&app, "/catalog?kind=Component&sort=owner").await;
+    let owners = by_owner.texts("td[data-label=Owner]");
+    let mut sorted = owners.clone();
+    sorted.sort();
+    assert_eq!(owners, sorted);
+    assert_eq!(by_owner.select("th[aria-sort=ascending]").len(), 1);
+}
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn entity_pages_show_overview_relations_and_kind_sections(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    load_sample(&app).await;
+
+    let checkout = page(&app, "/catalog/component/default/checkout").await;
+    assert_eq!(checkout.status, StatusCode::OK);
+    checkout.assert_strict();
+    assert_eq!(checkout.texts("h1"), ["checkout"]);
+    assert_eq!(checkout.texts(".description"), ["Takes the money"]);
+    assert_eq!(
+        checkout.attrs("a.owner-link", "href"),
+        ["/catalog/group/default/team-a"]
+    );
+    assert_eq!(
+        checkout.attrs("a.system-link", "href"),
+        ["/catalog/system/default/payments"]
+    );
+    assert_eq!(checkout.texts(".tags li"), ["java", "pci"]);
+    // The relations graph: one linked node per neighbour.
+    let nodes = checkout.attrs("svg.relation-graph a.node", "href");
+    for expected in [
+        "/catalog/group/default/team-a",
+        "/catalog/system/default/payments",
+        "/catalog/api/default/checkout-api",
+        "/catalog/component/default/storefront",
+    ] {
+        assert!(nodes.contains(&expected.to_owned()), "{nodes:?}");
+    }
+    assert!(checkout.text.contains("managed-by-location"));
+    assert_eq!(checkout.select("details.raw pre").len(), 1);
+    assert!(checkout.texts("details.raw pre")[0].contains("name: checkout"));
+
+    // Every relation link leads to a page that exists.
+    for href in &nodes {
+        assert_eq!(page(&app, href).await.status, StatusCode::OK, "{href}");
+    }
+
+    let group = page(&app, "/catalog/group/default/team-a").await;
+    group.assert_strict();
+    assert_eq!(group.texts("ul.members a"), ["alice"]);
+    let owned = group.texts("ul.owned a");
+    for name in ["checkout", "checkout-api", "payments"] {
+        assert!(owned.contains(&name.to_owned()), "{owned:?}");
+    }
+    let user = page(&app, "/catalog/user/default/alice").await;
+    assert_eq!(user.texts("ul.groups a"), ["Team A"]);
+    assert_eq!(user.texts("ul.owned a"), ["storefront"]);
+    let system = page(&app, "/catalog/system/default/payments").await;
+    assert_eq!(system.texts("ul.parts a"), ["checkout"]);
+}
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn api_page_lists_openapi_operations(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    load_sample(&app).await;
+    app.write(
+        "checkout-openapi.yaml",
+        "openapi: 3.0.0\ninfo: {title: Checkout, version: '2'}\npaths:\n  /orders:\n    get: {summary: List orders}\n    post: {summary: Create an order}\n  /orders/{id}:\n    delete: {operationId: cancelOrder}\n",
+    );
+    app.refresh_all().await;
+    let api = page(&app, "/catalog/api/default/checkout-api").await;
+    api.assert_strict();
+    let rows = api.texts("table.operations tbody tr");
+    assert_eq!(
+        rows,
+        [
+            "GET /orders List orders",
+            "POST /orders Create an order",
+            "DELETE /orders/{id} cancelOrder"
+        ]
+    );
+    assert!(api.texts(".api-definition details pre")[0].contains("openapi: 3.0.0"));
+}
+
+const MODEL: &str = r#"
+apiVersion: atrium.dev/v1alpha1
+kind: Model
+metadata:
+  name: ranker
+  title: Ranker
+spec:
+  type: classifier
+  owner: team-a
+  lifecycle: production
+  license: Apache-2.0
+  tasks: [ranking]
+  versions:
+    - name: v1
+      uri: s3://models/ranker/v1
+      metrics: {accuracy: 0.81, latency_ms: 12}
+    - name: v2
+      uri: s3://models/ranker/v2
+      aliases: [champion]
+      metrics: {accuracy: 0.9, latency_ms: 9}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: search
+spec:
+  type: service
+  lifecycle: production
+  owner: team-a
+  dependsOn: [model:ranker]
+---
+apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata:
+  name: new-service
+spec:
+  owner: team-a
+  type: service
+  parameters:
+    - title: About
+      required: [name]
+      properties:
+        name: {title: Name, type: string}
+        description: {title: Description, type: string}
+  steps:
+    - id: fetch
+      name: Fetch skeleton
+      action: fetch:template
+    - id: publish
+      name: Publish
+      action: publish:git
+"#;
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn model_and_template_pages(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    load_sample(&app).await;
+    app.write("model.yaml", MODEL);
+    app.register("model.yaml").await;
+    app.process().await;
+
+    let model = page(&app, "/catalog/model/default/ranker").await;
+    assert_eq!(model.status, StatusCode::OK, "{}", model.text);
+    model.assert_strict();
+    assert_eq!(model.texts(".license"), ["Apache-2.0"]);
+    assert_eq!(model.texts(".tasks li"), ["ranking"]);
+    let versions = model.texts("table.versions tbody tr td:first-child");
+    assert_eq!(versions, ["v1", "v2"]);
+    assert_eq!(model.texts("table.versions .alias"), ["champion"]);
+    // The chart compares the first metric; another can be chosen.
+    assert_eq!(model.texts("svg.metric-chart .bar-value"), ["0.81", "0.9"]);
+    let widths = model.attrs("svg.metric-chart rect", "width");
+    assert_eq!(widths.last().map(String::as_str), Some("380"));
+    let latency = page(&app, "/catalog/model/default/ranker?metric=latency_ms").await;
+    assert_eq!(latency.texts("svg.metric-chart .bar-value"), ["12", "9"]);
+    assert_eq!(model.texts("ul.dependents a"), ["search"]);
+
+    let template = page(&app, "/catalog/template/default/new-service").await;
+    template.assert_strict();
+    assert_eq!(template.texts(".parameter-page h4"), ["About"]);
+    assert_eq!(
+        template.texts("table.parameters tbody tr td:nth-child(3)"),
+        ["required", "optional"]
+    );
+    assert_eq!(
+        template.texts("ol.steps li"),
+        [
+            "Fetch skeleton fetch fetch:template",
+            "Publish publish publish:git"
+        ]
+    );
+}
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn processing_errors_are_shown_first(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    load_sample(&app).await;
+    // A provided API that does not exist leaves the component with a dangling relation, not an error,
+    // so break the definition file the API's `$text` points at instead.
+    app.remove("checkout-openapi.yaml");
+    app.refresh_all().await;
+    let api = page(&app, "/catalog/api/default/checkout-api").await;
+    assert_eq!(api.status, StatusCode::OK);
+    api.assert_strict();
+    assert!(
+        !api.select(".processing-errors li").is_empty(),
+        "{}",
+        api.text
+    );
+    // The errors come before the entity's header.
+    let order: Vec<String> = api
+        .select("main > *")
+        .iter()
+        .map(|e| {
+            let classes: Vec<&str> = e.value().classes().collect();
+            format!("{}.{}", e.value().name(), classes.join("."))
+        })
+        .collect();
+    let errors_at = order
+        .iter()
+        .position(|n| n.contains("processing-errors"))
+        .expect("errors");
+    let header_at = order
+        .iter()
+        .position(|n| n.starts_with("header"))
+        .expect("header");
+    assert!(errors_at < header_at, "{order:?}");
+}
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn unknown_entity_is_an_html_404_with_a_search_suggestion(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    load_sample(&app).await;
+    let missing = page(&app, "/catalog/component/default/no-such-thing").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    missing.assert_strict();
+    assert_eq!(
+        missing.attrs(".suggestion a", "href"),
+        ["/catalog?q=no-such-thing"]
+    );
+    assert!(!missing.texts(".request-id code")[0].is_empty());
+
+    let bad_cursor = page(&app, "/catalog?after=%%%").await;
+    assert_eq!(bad_cursor.status, StatusCode::BAD_REQUEST);
+    bad_cursor.assert_strict();
+}
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn static_assets_are_embedded_with_cache_headers(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let css = page(&app, "/static/app.css").await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert_eq!(css.headers[header::CONTENT_TYPE], "text/css; charset=utf-8");
+    assert!(
+        css.headers[header::CACHE_CONTROL]
+            .to_str()
+            .unwrap()
+            .contains("max-age")
+    );
+    assert!(css.text.contains("prefers-color-scheme: dark"));
+    let missing = page(&app, "/static/nope.js").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn register_analyzes_then_imports(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let form = page(&app, "/catalog/register").await;
+    form.assert_strict();
+    assert_eq!(form.attrs("form.register-form", "method"), ["post"]);
+
+    app.write("new/catalog-info.yaml", common::ORG);
+    let target = app.path("new/catalog-info.yaml").display().to_string();
+    let analyzed = post_form(
+        &app,
+        "/catalog/register",
+        &[("type", "file"), ("target", &target), ("action", "analyze")],
+        "same-origin",
+    )
+    .await;
+    assert_eq!(analyzed.status, StatusCode::OK, "{}", analyzed.text);
+    analyzed.assert_strict();
+    assert_eq!(
+        analyzed.texts(".would-import strong"),
+        ["Team A", "alice", "payments"]
+    );
+    assert_eq!(
+        app.get("/api/catalog/locations").await.body,
+        serde_json::json!([])
+    );
+
+    let imported = post_form(
+        &app,
+        "/catalog/register",
+        &[("type", "file"), ("target", &target), ("action", "import")],
+        "same-origin",
+    )
+    .await;
+    assert_eq!(imported.status, StatusCode::OK);
+    assert_eq!(imported.select(".success").len(), 1);
+    app.process().await;
+    let hrefs = imported.attrs("ul.imported a", "href");
+    assert!(hrefs.contains(&"/catalog/group/default/team-a".to_owned()));
+    for href in hrefs {
+        assert_eq!(page(&app, &href).await.status, StatusCode::OK, "{href}");
+    }
+
+    // Registering twice, a path outside the roots, or a cross-site post: readable errors.
+    let again = post_form(
+        &app,
+        "/catalog/register",
+        &[("type", "file"), ("target", &target), ("action", "import")],
+        "same-origin",
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert!(again.texts(".form-error p")[0].contains("already exists"));
+    let outside = post_form(
+        &app,
+        "/catalog/register",
+        &[
+            ("type", "file"),
+            ("target", "/etc/passwd"),
+            ("action", "analyze"),
+        ],
+        "same-origin",
+    )
+    .await;
+    assert_eq!(outside.status, StatusCode::OK);
+    assert_eq!(outside.select(".form-error").len(), 1, "{}", outside.text);
+    let forged = post_form(
+        &app,
+        "/catalog/register",
+        &[("type", "file"), ("target", &target), ("action", "import")],
+        "cross-site",
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+}
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn content_is_escaped(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    app.write(
+        "evil.yaml",
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: evil\n  description: '<script>alert(1)</script>'\nspec:\n  type: service\n  lifecycle: production\n  owner: team-a\n",
+    );
+    app.register("evil.yaml").await;
+    app.process().await;
+    let evil = page(&app, "/catalog/component/default/evil").await;
+    assert_eq!(evil.status, StatusCode::OK);
+    assert!(evil.select("script").is_empty());
+    assert_eq!(evil.texts(".description"), ["<script>alert(1)</script>"]);
+    assert!(evil.select("a[href^=javascript]").is_empty());
+}
