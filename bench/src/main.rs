@@ -88,6 +88,8 @@ struct Processing {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // When built in one go with the server, reqwest carries its provider-less TLS feature; install one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

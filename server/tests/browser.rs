@@ -10,7 +10,9 @@ mod harness;
 
 use common::workspace_root;
 use fantoccini::Locator;
-use harness::{Chromedriver, Portal, screenshot, screenshot_element, wait_for, wait_for_url};
+use harness::{
+    Chromedriver, Portal, console_errors, screenshot, screenshot_element, wait_for, wait_for_url,
+};
 use sqlx::PgPool;
 
 #[sqlx::test(migrator = "atrium::MIGRATOR")]
@@ -125,12 +127,26 @@ async fn browse_the_portal(pool: PgPool) {
         }
         screenshot(&client, workspace, &format!("list-models-{size}")).await;
 
-        // A missing entity: the 404 page.
+        // Every page so far rendered without a console error.
+        let errors = console_errors(&client).await;
+        assert!(errors.is_empty(), "console errors at {size}: {errors:?}");
+
+        // A missing entity: the 404 page. Its own 404 status is the one console error allowed.
         client
             .goto(&portal.url("/catalog/component/default/nope"))
             .await
             .expect("missing");
+        wait_for(&client, "main").await;
         screenshot(&client, workspace, &format!("missing-{size}")).await;
+        let errors = console_errors(&client).await;
+        assert!(
+            // Non-empty proves the console is really captured; the 404 is the only thing in it.
+            !errors.is_empty()
+                && errors
+                    .iter()
+                    .all(|e| e.contains("/catalog/component/default/nope") && e.contains("404")),
+            "console errors on the 404 page: {errors:?}"
+        );
     }
 
     // Register a location through the form: analyze, then import.
@@ -199,5 +215,8 @@ async fn browse_the_portal(pool: PgPool) {
         0,
         "the browser reported Content-Security-Policy violations (see the log)"
     );
+    // Everything the pages logged since the 404 check: no script errors, no failed loads.
+    let errors = console_errors(&client).await;
+    assert!(errors.is_empty(), "console errors: {errors:?}");
     client.close().await.expect("close");
 }

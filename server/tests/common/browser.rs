@@ -81,6 +81,8 @@ impl Chromedriver {
             "goog:chromeOptions".to_owned(),
             json!({ "binary": "/usr/bin/chromium", "args": args }),
         );
+        // Keep the page console so tests can read its errors (see `console_errors`).
+        caps.insert("goog:loggingPrefs".to_owned(), json!({ "browser": "ALL" }));
         ClientBuilder::rustls()
             .expect("rustls connector")
             .capabilities(caps)
@@ -192,4 +194,41 @@ pub async fn screenshot_element(
     std::fs::create_dir_all(&dir).expect("screenshots dir");
     let png = element.screenshot().await.expect("element screenshot");
     std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
+}
+
+/// chromedriver's endpoint for the page console (not part of W3C WebDriver, so fantoccini has no method).
+#[derive(Debug)]
+struct BrowserLog;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (axum::http::Method, Option<String>) {
+        (
+            axum::http::Method::POST,
+            Some(r#"{"type":"browser"}"#.to_owned()),
+        )
+    }
+}
+
+/// Console messages of level SEVERE (errors, failed loads, CSP refusals) logged since the last call;
+/// chromedriver hands each entry out once.
+pub async fn console_errors(client: &Client) -> Vec<String> {
+    let entries = client.issue_cmd(BrowserLog).await.expect("browser log");
+    entries
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|entry| entry["level"] == "SEVERE")
+        .map(|entry| entry["message"].as_str().unwrap_or_default().to_owned())
+        .collect()
 }
