@@ -6,10 +6,8 @@ use atrium::pages::CONTENT_SECURITY_POLICY;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use common::{TestApp, load_sample};
-use http_body_util::BodyExt;
 use scraper::{Html, Selector};
 use sqlx::PgPool;
-use tower::ServiceExt;
 
 struct Page {
     status: StatusCode,
@@ -81,20 +79,7 @@ impl Page {
 }
 
 async fn send(app: &TestApp, request: Request<Body>) -> Page {
-    let response = app
-        .router
-        .clone()
-        .oneshot(request)
-        .await
-        .expect("infallible");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
+    let (status, headers, bytes) = app.send_raw(request).await;
     let text = String::from_utf8(bytes.to_vec()).expect("utf-8");
     Page {
         status,

@@ -120,20 +120,7 @@ impl TestApp {
             }
             None => Body::empty(),
         };
-        let response = self
-            .router
-            .clone()
-            .oneshot(builder.body(body).expect("request"))
-            .await
-            .expect("infallible");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
+        let (status, headers, bytes) = self.send_raw(builder.body(body).expect("request")).await;
         let body = if bytes.is_empty() {
             Value::Null
         } else {
@@ -145,6 +132,28 @@ impl TestApp {
             headers,
             body,
         }
+    }
+
+    /// Sends any request through the router; the body comes back as bytes (HTML, JSON, CSS...).
+    pub async fn send_raw(
+        &self,
+        request: Request<Body>,
+    ) -> (StatusCode, axum::http::HeaderMap, axum::body::Bytes) {
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        (status, headers, bytes)
     }
 
     pub async fn get(&self, uri: &str) -> Response {
