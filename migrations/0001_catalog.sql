@@ -114,9 +114,12 @@ create index relation_target_idx on relation (target_key);
 -- Facet counts by original value (Backstage returns values as written, grouped case-sensitively).
 create table entity_facet (
     entity_id uuid not null references entity (id) on delete cascade,
+    kind text collate "C" not null,
     key text not null,
     value text not null
 );
 comment on table entity_facet is 'key -> original-case value rows for facet counts; written by the stitcher with `search`. Relations, uid and etag are left out: relation targets are lower-case refs already, so their facets are counted from `search`.';
+comment on column entity_facet.kind is 'The entity''s lower-cased kind, copied so that facets of one kind (the usual filter) are counted from this index alone, without joining entity.';
 create index entity_facet_key_value_idx on entity_facet (key, value, entity_id);
+create index entity_facet_key_kind_value_idx on entity_facet (key, kind, value);
 create index entity_facet_entity_idx on entity_facet (entity_id);

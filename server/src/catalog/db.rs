@@ -347,6 +347,14 @@ pub async fn facet_counts(
         None => {
             q.push(" where f.key = ").push_bind(key.to_lowercase());
         }
+        // The usual filter, one or more kinds: answered from (key, kind, value) without a join.
+        Some(Filter::In(filter_key, kinds)) if filter_key == "kind" => {
+            q.push(" where f.key = ")
+                .push_bind(key.to_lowercase())
+                .push(" and f.kind = any(")
+                .push_bind(kinds.clone())
+                .push(")");
+        }
         Some(filter) => {
             q.push(" join entity e on e.id = f.entity_id where f.key = ")
                 .push_bind(key.to_lowercase())

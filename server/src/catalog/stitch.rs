@@ -22,6 +22,7 @@ use super::search;
 struct StitchRow {
     id: Uuid,
     entity_key: String,
+    kind: String,
     processed: Json<Value>,
     errors: Json<Vec<ProcessingError>>,
     etag: Option<String>,
@@ -49,7 +50,7 @@ pub async fn stitch_batch(pool: &PgPool, limit: i64) -> Result<usize, sqlx::Erro
         .collect();
 
     let rows: Vec<StitchRow> = sqlx::query_as(
-        "select id, entity_key, processed, errors, etag from entity where entity_key = any($1)
+        "select id, entity_key, kind, processed, errors, etag from entity where entity_key = any($1)
          order by entity_key for update",
     )
     .bind(&keys)
@@ -101,6 +102,7 @@ pub async fn stitch_batch(pool: &PgPool, limit: i64) -> Result<usize, sqlx::Erro
     let mut searches = Vec::new();
     let mut texts = Vec::new();
     let mut facet_ids = Vec::new();
+    let mut facet_kinds = Vec::new();
     let mut facet_keys = Vec::new();
     let mut facet_values = Vec::new();
     for row in rows {
@@ -119,6 +121,7 @@ pub async fn stitch_batch(pool: &PgPool, limit: i64) -> Result<usize, sqlx::Erro
         }
         for (key, value) in index.facets {
             facet_ids.push(row.id);
+            facet_kinds.push(row.kind.clone());
             facet_keys.push(key);
             facet_values.push(value);
         }
@@ -146,10 +149,11 @@ pub async fn stitch_batch(pool: &PgPool, limit: i64) -> Result<usize, sqlx::Erro
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "insert into entity_facet (entity_id, key, value)
-             select * from unnest($1::uuid[], $2::text[], $3::text[])",
+            "insert into entity_facet (entity_id, kind, key, value)
+             select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[])",
         )
         .bind(facet_ids)
+        .bind(facet_kinds)
         .bind(facet_keys)
         .bind(facet_values)
         .execute(&mut *tx)
