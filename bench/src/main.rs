@@ -161,11 +161,17 @@ fn psql(url: &str, sql: &str) -> anyhow::Result<String> {
 }
 
 fn duration(d: Duration) -> String {
-    let secs = d.as_secs_f64();
-    if secs >= 60.0 {
-        format!("{}m{:04.1}s", (secs / 60.0).floor(), secs % 60.0)
+    // Round to tenths first, so 119.97 s prints as 2m00.0s rather than 1m60.0s.
+    let tenths = (d.as_secs_f64() * 10.0).round() as u64;
+    if tenths >= 600 {
+        format!(
+            "{}m{:02}.{}s",
+            tenths / 600,
+            (tenths % 600) / 10,
+            tenths % 10
+        )
     } else {
-        format!("{secs:.1}s")
+        format!("{}.{}s", tenths / 10, tenths % 10)
     }
 }
 
@@ -997,6 +1003,13 @@ fn summary(args: &Args, generated: &Generated, r: &Results) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_round_before_splitting_minutes() {
+        assert_eq!(duration(Duration::from_secs_f64(119.97)), "2m00.0s");
+        assert_eq!(duration(Duration::from_secs_f64(108.64)), "1m48.6s");
+        assert_eq!(duration(Duration::from_secs_f64(3.04)), "3.0s");
+    }
 
     #[test]
     fn admin_url_swaps_the_database() {
