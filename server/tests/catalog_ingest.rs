@@ -3,7 +3,7 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::{TestApp, load_sample, relations};
+use common::{TestApp, load_sample, relations, status_messages};
 use serde_json::Value;
 use sqlx::PgPool;
 
@@ -11,18 +11,6 @@ fn component(name: &str, owner: &str) -> String {
     format!(
         "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\nspec:\n  type: service\n  lifecycle: production\n  owner: {owner}\n"
     )
-}
-
-fn status_messages(entity: &Value) -> Vec<String> {
-    entity["status"]["items"]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .map(|i| i["message"].as_str().unwrap_or_default().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[sqlx::test(migrator = "atrium::MIGRATOR")]
@@ -229,13 +217,7 @@ async fn a_second_location_cannot_take_over_an_entity(pool: PgPool) {
         app.entity_status("component", "other").await,
         StatusCode::OK
     );
-    let location = app
-        .get(&format!("/api/catalog/locations/{second_id}"))
-        .await;
-    let entity_ref = location.body["entityRef"].as_str().expect("ref").to_owned();
-    let name = entity_ref.rsplit('/').next().expect("name");
-    let generated = app.entity("location", name).await;
-    let messages = status_messages(&generated);
+    let messages = app.location_errors(&second_id).await;
     assert!(
         messages
             .iter()
@@ -258,15 +240,7 @@ async fn missing_placeholder_file_is_an_entity_error(pool: PgPool) {
         StatusCode::NOT_FOUND,
         "never stored with a bad definition"
     );
-    let location = app.get(&format!("/api/catalog/locations/{id}")).await;
-    let name = location.body["entityRef"]
-        .as_str()
-        .expect("ref")
-        .rsplit('/')
-        .next()
-        .expect("n")
-        .to_owned();
-    let messages = status_messages(&app.entity("location", &name).await);
+    let messages = app.location_errors(&id).await;
     assert!(
         messages
             .iter()
@@ -317,19 +291,13 @@ async fn url_locations_are_read_from_allowed_hosts_only(pool: PgPool) {
         "openapi: 3.0.0"
     );
 
-    let error_of = |body: &Value| {
-        body["location"]["entityRef"]
-            .as_str()
-            .map(|r| r.rsplit('/').next().unwrap_or_default().to_owned())
-    };
-    let big_name = error_of(&big.body).expect("name");
-    let messages = status_messages(&app.entity("location", &big_name).await);
+    let id_of = |body: &Value| body["location"]["id"].as_str().expect("id").to_owned();
+    let messages = app.location_errors(&id_of(&big.body)).await;
     assert!(
         messages.iter().any(|m| m.contains("byte limit")),
         "{messages:?}"
     );
-    let redirect_name = error_of(&redirect.body).expect("name");
-    let messages = status_messages(&app.entity("location", &redirect_name).await);
+    let messages = app.location_errors(&id_of(&redirect.body)).await;
     assert!(
         messages
             .iter()

@@ -206,6 +206,28 @@ impl TestApp {
     }
 }
 
+/// Messages of an entity's `status.items`.
+pub fn status_messages(entity: &Value) -> Vec<String> {
+    entity["status"]["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| i["message"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+impl TestApp {
+    /// Processing errors of a registered location, as shown on its generated Location entity.
+    pub async fn location_errors(&self, location_id: &str) -> Vec<String> {
+        let location = self
+            .get(&format!("/api/catalog/locations/{location_id}"))
+            .await;
+        let entity_ref = location.body["entityRef"].as_str().expect("entityRef");
+        let name = entity_ref.rsplit('/').next().expect("name");
+        status_messages(&self.entity("location", name).await)
+    }
+}
+
 /// Relations of an entity as "type target" strings, sorted.
 pub fn relations(entity: &Value) -> Vec<String> {
     let mut out: Vec<String> = entity["relations"]
