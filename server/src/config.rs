@@ -114,6 +114,8 @@ pub struct CatalogConfig {
     /// What happens to entities their location stopped emitting: `delete` (default) or `keep`
     /// (kept, annotated `backstage.io/orphan: "true"`).
     pub orphan_policy: OrphanPolicy,
+    /// Git repositories read as locations, and how they are fetched.
+    pub git: GitConfig,
 }
 
 impl Default for CatalogConfig {
@@ -131,8 +133,107 @@ impl Default for CatalogConfig {
             processing_lease_seconds: 60,
             processing_workers: 4,
             orphan_policy: OrphanPolicy::Delete,
+            git: GitConfig::default(),
         }
     }
+}
+
+/// `catalog.git`: repositories scanned for catalog files. Each configured repository becomes a `git`
+/// location; see docs/configuration.md.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GitConfig {
+    /// Repositories, single (`url`) or a whole organisation (`organisation` + `repositories`).
+    pub repositories: Vec<GitRepositoryConfig>,
+    /// Where fetched repositories are kept, one bare repository per remote and branch. Each replica
+    /// needs its own. Default `.atrium/git-cache`.
+    pub cache_dir: PathBuf,
+    /// The cache is trimmed, least recently used repository first, when it grows past this. Default 2048.
+    pub cache_max_megabytes: u64,
+    /// A fetch that would download more than this is aborted. Default 512.
+    pub max_repository_megabytes: u64,
+    /// A fetch taking longer than this is aborted. Default 120 s.
+    pub fetch_timeout_seconds: u64,
+    /// Which files in a repository are catalog files (globs over the path from the repository root;
+    /// `*` stays within a directory, `**` crosses them). Default `["**/catalog-info.yaml"]`.
+    pub catalog_files: Vec<String>,
+    /// Webhook secrets, from the environment only (never from the file):
+    /// `ATRIUM_WEBHOOK_SECRET_GITHUB`, `ATRIUM_WEBHOOK_SECRET_GITLAB`, `ATRIUM_WEBHOOK_SECRET_GITEA`.
+    #[serde(skip)]
+    pub webhook_secrets: WebhookSecretsConfig,
+}
+
+impl Default for GitConfig {
+    fn default() -> Self {
+        Self {
+            repositories: Vec::new(),
+            cache_dir: PathBuf::from(".atrium/git-cache"),
+            cache_max_megabytes: 2048,
+            max_repository_megabytes: 512,
+            fetch_timeout_seconds: 120,
+            catalog_files: vec![DEFAULT_CATALOG_FILE.to_owned()],
+            webhook_secrets: WebhookSecretsConfig::default(),
+        }
+    }
+}
+
+/// The catalog file name looked for in repositories unless `catalog_files` says otherwise.
+pub const DEFAULT_CATALOG_FILE: &str = "**/catalog-info.yaml";
+
+#[derive(Clone, Default)]
+pub struct WebhookSecretsConfig {
+    pub github: Option<String>,
+    pub gitlab: Option<String>,
+    pub gitea: Option<String>,
+}
+
+impl std::fmt::Debug for WebhookSecretsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |s: &Option<String>| if s.is_some() { "set" } else { "unset" };
+        f.debug_struct("WebhookSecretsConfig")
+            .field("github", &set(&self.github))
+            .field("gitlab", &set(&self.gitlab))
+            .field("gitea", &set(&self.gitea))
+            .finish()
+    }
+}
+
+/// One entry of `catalog.git.repositories`: either `url` (one repository) or `organisation` with
+/// `repositories` (names or globs under it; globs are expanded only for `file://` organisations, whose
+/// repositories can be listed).
+#[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct GitRepositoryConfig {
+    /// Remote of one repository: `https://host/org/repo.git`, `ssh://git@host/org/repo.git`,
+    /// `git@host:org/repo.git`, `git://host/repo` or `file:///srv/git/repo.git`.
+    pub url: Option<String>,
+    /// Base of many repositories: `https://github.com/acme` or `file:///srv/git`.
+    pub organisation: Option<String>,
+    /// With `organisation`: repository names (`payments`), or globs (`*.git`) for a `file://` base.
+    pub repositories: Vec<String>,
+    /// Branch to follow. Default: the remote's default branch.
+    pub branch: Option<String>,
+    /// Overrides `catalog.git.catalog_files` for these repositories.
+    pub catalog_files: Option<Vec<String>>,
+    /// Environment variable holding an https access token (sent as the password).
+    pub token_env: Option<String>,
+    /// User name sent with the token. Default `x-access-token` (GitHub; GitLab and Gitea accept any).
+    pub username: Option<String>,
+    /// Private key for ssh remotes. Default: the ssh agent.
+    pub ssh_key: Option<PathBuf>,
+    /// Web address of the repository (of the organisation, for `organisation`; the repository name is
+    /// appended) used for view and edit links. Default: derived from an https or ssh remote.
+    pub web_url: Option<String>,
+    /// Link style of the web address: `github`, `gitlab` or `gitea`. Default: guessed from the host.
+    pub provider: Option<GitProvider>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum GitProvider {
+    Github,
+    Gitlab,
+    Gitea,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -161,6 +262,11 @@ const ENV_OVERRIDES: &[&str] = &[
     "ATRIUM_CATALOG_REFRESH_INTERVAL_SECONDS",
     "ATRIUM_CATALOG_ORPHAN_POLICY",
     "ATRIUM_CATALOG_PROCESSING_WORKERS",
+    "ATRIUM_CATALOG_PROCESSING_LEASE_SECONDS",
+    "ATRIUM_GIT_CACHE_DIR",
+    "ATRIUM_WEBHOOK_SECRET_GITHUB",
+    "ATRIUM_WEBHOOK_SECRET_GITLAB",
+    "ATRIUM_WEBHOOK_SECRET_GITEA",
 ];
 
 impl Config {
@@ -216,6 +322,19 @@ impl Config {
                 }
                 "ATRIUM_CATALOG_PROCESSING_WORKERS" => {
                     self.catalog.processing_workers = value.parse().map_err(|e| bad(&e))?
+                }
+                "ATRIUM_CATALOG_PROCESSING_LEASE_SECONDS" => {
+                    self.catalog.processing_lease_seconds = value.parse().map_err(|e| bad(&e))?
+                }
+                "ATRIUM_GIT_CACHE_DIR" => self.catalog.git.cache_dir = PathBuf::from(&value),
+                "ATRIUM_WEBHOOK_SECRET_GITHUB" => {
+                    self.catalog.git.webhook_secrets.github = Some(value.clone())
+                }
+                "ATRIUM_WEBHOOK_SECRET_GITLAB" => {
+                    self.catalog.git.webhook_secrets.gitlab = Some(value.clone())
+                }
+                "ATRIUM_WEBHOOK_SECRET_GITEA" => {
+                    self.catalog.git.webhook_secrets.gitea = Some(value.clone())
                 }
                 "ATRIUM_CATALOG_ORPHAN_POLICY" => {
                     self.catalog.orphan_policy = match value.as_str() {

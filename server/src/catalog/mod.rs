@@ -9,6 +9,7 @@
 pub mod api;
 pub mod db;
 pub mod filter;
+pub mod git;
 pub mod ingest;
 pub mod lint;
 pub mod model;
@@ -82,6 +83,19 @@ impl CatalogService {
                         location.target
                     )
                 })?;
+            wanted.push(target);
+        }
+        let repositories = self
+            .config
+            .catalog
+            .git
+            .configured_repositories()
+            .map_err(|e| anyhow::anyhow!(e))?;
+        for repo in repositories {
+            let target = self
+                .reader
+                .resolve("git", &repo.target_string())
+                .map_err(|e| anyhow::anyhow!("catalog.git.repositories: {e}"))?;
             wanted.push(target);
         }
         let mut tx = self.db.begin().await?;
@@ -160,9 +174,13 @@ impl CatalogService {
                 "No entity named '{entity_key}' found"
             )));
         };
-        // A Location entity also refreshes the locations it points at.
+        // A Location entity also refreshes the locations it points at; a file in a git repository also
+        // fetches its repository. A refresh supersedes a claim in progress (its result may predate the
+        // change the user is refreshing for), so the claim token is revoked too.
         sqlx::query(
-            "update location set next_refresh_at = now() where id = $1 or declared_by = $2",
+            "update location set next_refresh_at = now(), claim_token = null
+             where id = $1 or declared_by = $2
+                or id = (select root_id from location where id = $1 and type = 'git-file')",
         )
         .bind(location_id)
         .bind(entity_key)
@@ -211,6 +229,7 @@ impl CatalogService {
             root_type: target.location_type().to_owned(),
             root_target: target.target_string(),
             claim_token: None,
+            root_version: None,
         }];
         let mut entities = Vec::new();
         let mut errors = Vec::new();
@@ -229,6 +248,11 @@ impl CatalogService {
             for (_, rejected) in &output.rejected {
                 errors.extend(rejected.iter().map(|e| e.message.clone()));
             }
+            // Files of a repository are read at the commit its dry run fetched.
+            let root_version = match &output.git_snapshot {
+                Some(snapshot) => Some(snapshot.commit.clone()),
+                None => job.root_version.clone(),
+            };
             for entity in output.entities {
                 for child in &entity.child_locations {
                     pending.push(ingest::process::LocationJob {
@@ -241,6 +265,7 @@ impl CatalogService {
                         root_type: job.root_type.clone(),
                         root_target: job.root_target.clone(),
                         claim_token: None,
+                        root_version: root_version.clone(),
                     });
                 }
                 let relations: Vec<(String, String)> = entity

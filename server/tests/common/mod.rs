@@ -3,9 +3,11 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod git;
+
 use std::path::{Path, PathBuf};
 
-use atrium::config::{CatalogConfig, Config, OrphanPolicy};
+use atrium::config::{CatalogConfig, Config, GitConfig, OrphanPolicy};
 use atrium::{AppState, app};
 use axum::Router;
 use axum::body::Body;
@@ -40,6 +42,10 @@ impl TestApp {
                 locations: Vec::new(),
                 file_roots: vec![root.path().to_path_buf()],
                 orphan_policy: OrphanPolicy::Delete,
+                git: GitConfig {
+                    cache_dir: root.path().join(".git-cache"),
+                    ..GitConfig::default()
+                },
                 ..CatalogConfig::default()
             },
             ..Config::default()

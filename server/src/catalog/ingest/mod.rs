@@ -39,7 +39,8 @@ pub async fn claim_due_locations(
          from due, location r
          where l.id = due.id and r.id = l.root_id
          returning l.id, l.type, l.target, l.parent_id, l.root_id, l.declared_by,
-                   r.type as root_type, r.target as root_target, l.claim_token",
+                   r.type as root_type, r.target as root_target, l.claim_token,
+                   r.source_version as root_version",
     )
     .bind(limit)
     .bind(lease_seconds)
@@ -139,6 +140,7 @@ fn clone_output(output: &process::ProcessOutput) -> process::ProcessOutput {
         rejected: output.rejected.clone(),
         location_errors: output.location_errors.clone(),
         read_failed: output.read_failed,
+        git_snapshot: output.git_snapshot.clone(),
     }
 }
 

@@ -10,6 +10,9 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::read::{ReadError, Reader, Target};
+use crate::catalog::git::GitFile;
+use crate::catalog::git::cache::Snapshot;
+use crate::catalog::git::web::source_annotations;
 use crate::catalog::model::refs::EntityRef;
 use crate::catalog::model::relations::{Relation, derive_relations};
 use crate::catalog::model::validate::validate_entity_from_file;
@@ -37,6 +40,8 @@ pub struct LocationJob {
     pub root_target: String,
     /// Fencing token of this claim (`None` for dry runs, which never store).
     pub claim_token: Option<Uuid>,
+    /// The root's `source_version`: for a git repository, the commit its files are read at.
+    pub root_version: Option<String>,
 }
 
 impl LocationJob {
@@ -83,6 +88,8 @@ pub struct ProcessOutput {
     pub location_errors: Vec<ProcessingError>,
     /// The target could not be read or parsed at all: nothing stored may be orphaned.
     pub read_failed: bool,
+    /// For a git repository: the commit fetched and the catalog files found in it.
+    pub git_snapshot: Option<Snapshot>,
 }
 
 /// Name of the Location entity generated for a registered location: `generated-<sha1 of type:target>`,
@@ -123,8 +130,22 @@ pub async fn process_location(reader: &Reader, job: &LocationJob) -> ProcessOutp
         ));
     }
 
-    let target = reader.resolve(&job.location_type, &job.target);
+    let mut target = reader.resolve(&job.location_type, &job.target);
+    if let Ok(Target::GitFile(file)) = &mut target {
+        // Every file of a repository is read at the commit the repository's processing fetched.
+        file.commit.clone_from(&job.root_version);
+    }
     let parsed = match &target {
+        Ok(Target::GitRepo(repo)) => {
+            let settings = reader.git_settings(repo);
+            match reader.git_cache().snapshot(repo, &settings).await {
+                Ok(snapshot) => {
+                    output.git_snapshot = Some(snapshot);
+                    Ok(Vec::new())
+                }
+                Err(e) => Err(ProcessingError::new(e.name(), e.to_string())),
+            }
+        }
         Ok(target) => read_and_parse(reader, target).await,
         Err(e) => Err(ProcessingError::new(e.name(), e.to_string())),
     };
@@ -194,6 +215,9 @@ pub async fn process_location(reader: &Reader, job: &LocationJob) -> ProcessOutp
         let (Some(entity_ref), Some(key)) = (entity_ref, key) else {
             continue; // validation guarantees a ref; nothing to do otherwise
         };
+        if let (false, Some(Target::GitFile(file))) = (is_generated, base) {
+            add_source_annotations(reader, file, &mut document);
+        }
         // The generated entity stands for this very location; following its target would read it twice.
         let follow_targets = if is_generated { None } else { base };
         match finish_entity(
@@ -212,7 +236,41 @@ pub async fn process_location(reader: &Reader, job: &LocationJob) -> ProcessOutp
             Err(errors) => output.rejected.push((key, errors)),
         }
     }
+    // A repository's generated Location entity declares one child location per catalog file.
+    if let (Some(snapshot), Ok(Target::GitRepo(repo))) = (&output.git_snapshot, &target)
+        && let Some(generated) = output.entities.first_mut()
+    {
+        generated.child_locations = snapshot
+            .files
+            .iter()
+            .map(|(path, _)| {
+                Target::GitFile(GitFile {
+                    repo: repo.clone(),
+                    path: path.clone(),
+                    commit: Some(snapshot.commit.clone()),
+                })
+            })
+            .collect();
+    }
     output
+}
+
+/// Links back to the file in its repository. An annotation the file sets itself is kept.
+fn add_source_annotations(reader: &Reader, file: &GitFile, document: &mut Value) {
+    let settings = reader.git_settings(&file.repo);
+    let Some(metadata) = document.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let annotations = metadata
+        .entry("annotations")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if let Value::Object(annotations) = annotations {
+        for (key, value) in source_annotations(file, &settings) {
+            annotations
+                .entry(key.to_owned())
+                .or_insert(Value::String(value));
+        }
+    }
 }
 
 async fn read_and_parse(
@@ -345,8 +403,11 @@ fn location_targets(
     let mut targets = Vec::new();
     let mut errors = Vec::new();
     for target in raw {
+        // Inside a repository a relative target is another file of it, whatever type is declared:
+        // Backstage catalogs in git say `type: url` with relative targets.
+        let in_repository = matches!(base, Some(Target::GitFile(_))) && !target.contains("://");
         let resolved = match (declared_type, base) {
-            (Some(kind), Some(base)) if kind == base.location_type() => {
+            (Some(kind), Some(base)) if kind == base.location_type() || in_repository => {
                 reader.resolve_relative(base, target)
             }
             (Some(kind), _) => reader.resolve(kind, target),

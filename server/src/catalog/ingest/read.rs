@@ -7,13 +7,19 @@ use std::time::Duration;
 use futures::StreamExt;
 use url::Url;
 
-use crate::config::CatalogConfig;
+use crate::catalog::git::cache::GitCache;
+use crate::catalog::git::{GitFile, GitRepo, RemoteKind, RepoSettings};
+use crate::config::{CatalogConfig, GitConfig};
 
 /// A location target that passed the rules and can be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     File(PathBuf),
     Url(Url),
+    /// A repository: processing lists its catalog files instead of reading it.
+    GitRepo(GitRepo),
+    /// A catalog file inside a repository.
+    GitFile(GitFile),
 }
 
 impl Target {
@@ -21,14 +27,18 @@ impl Target {
         match self {
             Self::File(_) => "file",
             Self::Url(_) => "url",
+            Self::GitRepo(_) => "git",
+            Self::GitFile(_) => "git-file",
         }
     }
 
-    /// The target as stored and shown (`/abs/path` or `https://...`).
+    /// The target as stored and shown (`/abs/path`, `https://...`, `<remote>#<branch>:<path>`).
     pub fn target_string(&self) -> String {
         match self {
             Self::File(path) => path.display().to_string(),
             Self::Url(url) => url.to_string(),
+            Self::GitRepo(repo) => repo.target_string(),
+            Self::GitFile(file) => file.target_string(),
         }
     }
 
@@ -73,6 +83,8 @@ pub struct Reader {
     max_bytes: usize,
     timeout: Duration,
     http: reqwest::Client,
+    git: GitCache,
+    git_config: std::sync::Arc<GitConfig>,
 }
 
 const MAX_REDIRECTS: usize = 5;
@@ -103,6 +115,8 @@ impl Reader {
             max_bytes: config.max_file_bytes,
             timeout: Duration::from_secs(config.url_timeout_seconds),
             http,
+            git: GitCache::new(&config.git),
+            git_config: std::sync::Arc::new(config.git.clone()),
         })
     }
 
@@ -130,10 +144,51 @@ impl Reader {
                 self.check_url(&url)?;
                 Ok(Target::Url(url))
             }
+            "git" => {
+                let repo = GitRepo::parse(target).map_err(ReadError::Invalid)?;
+                self.check_remote(&repo)?;
+                Ok(Target::GitRepo(repo))
+            }
+            "git-file" => {
+                let file = GitFile::parse(target).map_err(ReadError::Invalid)?;
+                self.check_remote(&file.repo)?;
+                Ok(Target::GitFile(file))
+            }
             other => Err(ReadError::NotAllowed(format!(
-                "Unsupported location type '{other}'; expected 'file' or 'url'"
+                "Unsupported location type '{other}'; expected 'file', 'url' or 'git'"
             ))),
         }
+    }
+
+    /// A git remote is allowed when `catalog.git.repositories` names it, or by the rules of its kind:
+    /// a `file://` repository under `catalog.file_roots`, a network one from a host in
+    /// `catalog.url_allowlist`.
+    fn check_remote(&self, repo: &GitRepo) -> Result<(), ReadError> {
+        if self.git_config.settings_for(repo).configured {
+            return Ok(());
+        }
+        match repo.kind() {
+            RemoteKind::Local(path) => self.check_file(&path).map(|_| ()),
+            RemoteKind::Network { host, port } => {
+                if self.host_allowed(&host, port) {
+                    Ok(())
+                } else {
+                    Err(ReadError::NotAllowed(format!(
+                        "host '{host}' of git remote {} is neither in catalog.git.repositories nor in catalog.url_allowlist",
+                        repo.remote
+                    )))
+                }
+            }
+        }
+    }
+
+    /// Settings (credentials, catalog file globs, web address) of a repository.
+    pub fn git_settings(&self, repo: &GitRepo) -> RepoSettings {
+        self.git_config.settings_for(repo)
+    }
+
+    pub fn git_cache(&self) -> &GitCache {
+        &self.git
     }
 
     /// Resolves `relative` against the location `base` (a Location entity's target, a `$text` path):
@@ -156,6 +211,14 @@ impl Reader {
                 self.check_url(&url)?;
                 Ok(Target::Url(url))
             }
+            Target::GitFile(file) => file
+                .join(relative)
+                .map(Target::GitFile)
+                .map_err(|e| ReadError::NotAllowed(format!("{}: {e}", file.target_string()))),
+            Target::GitRepo(repo) => Err(ReadError::NotAllowed(format!(
+                "{relative:?} cannot be resolved against the repository {}",
+                repo.target_string()
+            ))),
         }
     }
 
@@ -211,21 +274,24 @@ impl Reader {
             )));
         }
         let host = url.host_str().unwrap_or_default().to_lowercase();
-        let with_port = url.port().map(|p| format!("{host}:{p}"));
-        let allowed = self.allowlist.iter().any(|rule| {
-            if let Some(suffix) = rule.strip_prefix("*.") {
-                host.ends_with(&format!(".{suffix}"))
-            } else {
-                *rule == host || Some(rule) == with_port.as_ref()
-            }
-        });
-        if allowed {
+        if self.host_allowed(&host, url.port()) {
             Ok(())
         } else {
             Err(ReadError::NotAllowed(format!(
                 "host '{host}' of url location {url} is not in catalog.url_allowlist"
             )))
         }
+    }
+
+    fn host_allowed(&self, host: &str, port: Option<u16>) -> bool {
+        let with_port = port.map(|p| format!("{host}:{p}"));
+        self.allowlist.iter().any(|rule| {
+            if let Some(suffix) = rule.strip_prefix("*.") {
+                host.ends_with(&format!(".{suffix}"))
+            } else {
+                rule == host || Some(rule) == with_port.as_ref()
+            }
+        })
     }
 
     /// Reads the whole target as UTF-8 text, within the size and time limits.
@@ -237,6 +303,16 @@ impl Reader {
                 .map_err(|_| {
                     ReadError::Failed(format!("reading {url} took longer than {:?}", self.timeout))
                 })??,
+            Target::GitFile(file) => {
+                let settings = self.git_settings(&file.repo);
+                self.git.read(file, &settings, self.max_bytes).await?
+            }
+            Target::GitRepo(repo) => {
+                return Err(ReadError::NotAllowed(format!(
+                    "the git repository {} is not a file",
+                    repo.target_string()
+                )));
+            }
         };
         String::from_utf8(bytes).map_err(|e| {
             ReadError::Failed(format!("{} is not UTF-8 text: {e}", target.target_string()))

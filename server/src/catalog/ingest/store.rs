@@ -14,6 +14,8 @@ use uuid::Uuid;
 use super::process::{
     ANNOTATION_ORPHAN, EmittedEntity, LocationJob, ProcessOutput, ProcessingError,
 };
+use crate::catalog::git::cache::Snapshot;
+use crate::catalog::git::{GitFile, GitRepo};
 use crate::config::OrphanPolicy;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -42,14 +44,15 @@ pub async fn store_output(
     let mut stats = StoreStats::default();
     // The location may have been deleted while we read it, or our lease may have run out and another
     // worker claimed it since (the token changed): then this result is stale and nothing is stored.
-    let previous_errors: Option<Json<Vec<ProcessingError>>> = sqlx::query_scalar(
-        "select errors from location where id = $1 and claim_token is not distinct from $2 for update",
+    let previous: Option<(Json<Vec<ProcessingError>>, Option<String>)> = sqlx::query_as(
+        "select errors, source_version from location
+         where id = $1 and claim_token is not distinct from $2 for update",
     )
     .bind(job.id)
     .bind(job.claim_token)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some(Json(previous_errors)) = previous_errors else {
+    let Some((Json(previous_errors), previous_version)) = previous else {
         return Ok(stats);
     };
 
@@ -158,18 +161,26 @@ pub async fn store_output(
         if removed_children > 0 {
             stitch.extend(sweep_orphans(&mut tx, orphan_policy).await?);
         }
+        if let Some(snapshot) = &output.git_snapshot {
+            schedule_changed_files(&mut tx, job, snapshot, previous_version.as_deref()).await?;
+        }
     }
 
     if output.location_errors != previous_errors {
         stitch.insert(job.declared_by.clone());
     }
+    // A file in a repository is read again when its repository says it changed, not on a timer; after
+    // a failed read it is retried on the timer like any location.
+    let driven_by_repository = job.location_type == "git-file" && !output.read_failed;
     sqlx::query(
         "update location set errors = $2, last_refreshed_at = now(),
-         next_refresh_at = now() + make_interval(secs => $3) where id = $1",
+         next_refresh_at = case when $4 then 'infinity' else now() + make_interval(secs => $3) end
+         where id = $1",
     )
     .bind(job.id)
     .bind(Json(&output.location_errors))
     .bind(refresh_interval_seconds)
+    .bind(driven_by_repository)
     .execute(&mut *tx)
     .await?;
     queue_stitch(&mut tx, stitch.into_iter().collect()).await?;
@@ -429,6 +440,60 @@ async fn sync_child_locations(
         .await?;
     }
     Ok(removed)
+}
+
+/// After a repository was fetched: records the commit, and makes due every catalog file whose directory
+/// changed since it was last read (new files have no version yet, so they are due too). Files declared
+/// by Location entities inside the repository are re-read whenever the commit changed. Making a file due
+/// also revokes any claim on it: a worker still reading the old commit must not store over the new one.
+async fn schedule_changed_files(
+    tx: &mut PgConnection,
+    job: &LocationJob,
+    snapshot: &Snapshot,
+    previous_commit: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let targets: Vec<String> = snapshot
+        .files
+        .iter()
+        .map(|(path, _)| {
+            GitFile {
+                repo: GitRepo::parse(&job.target).unwrap_or_else(|_| GitRepo {
+                    remote: job.target.clone(),
+                    branch: None,
+                }),
+                path: path.clone(),
+                commit: None,
+            }
+            .target_string()
+        })
+        .collect();
+    let versions: Vec<&str> = snapshot.files.iter().map(|(_, v)| v.as_str()).collect();
+    sqlx::query(
+        "update location l set source_version = u.version, next_refresh_at = now(), claim_token = null
+         from unnest($2::text[], $3::text[]) as u(target, version)
+         where l.parent_id = $1 and l.type = 'git-file' and l.target = u.target
+           and l.source_version is distinct from u.version",
+    )
+    .bind(job.id)
+    .bind(&targets)
+    .bind(&versions)
+    .execute(&mut *tx)
+    .await?;
+    if previous_commit != Some(snapshot.commit.as_str()) {
+        sqlx::query(
+            "update location set next_refresh_at = now(), claim_token = null
+             where root_id = $1 and parent_id <> $1 and type = 'git-file'",
+        )
+        .bind(job.id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("update location set source_version = $2 where id = $1")
+            .bind(job.id)
+            .bind(&snapshot.commit)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
 }
 
 pub async fn queue_stitch(tx: &mut PgConnection, keys: Vec<String>) -> Result<(), sqlx::Error> {

@@ -1,0 +1,500 @@
+//! Git repositories as catalog locations.
+//!
+//! A `git` location is a repository: target `<remote>` (the remote's default branch) or
+//! `<remote>#<branch>`. Processing it fetches the repository into a local cache (`cache`), lists the
+//! catalog files at the fetched commit and declares one `git-file` child location per file, target
+//! `<remote>#<branch or HEAD>:<path>`. A child is read from the cached repository at the commit its
+//! repository last fetched, so every file of one repository is read at the same commit.
+//!
+//! The target syntax is unambiguous: a remote URL cannot contain `#` (it would be a fragment) and a
+//! branch name cannot contain `:` (git refuses such ref names).
+
+pub mod cache;
+pub mod web;
+
+use std::path::PathBuf;
+
+use crate::config::{GitConfig, GitProvider, GitRepositoryConfig};
+
+/// The branch name used in targets and links when a repository follows its default branch.
+pub const DEFAULT_BRANCH: &str = "HEAD";
+
+/// A repository and the branch followed (`None`: the remote's default branch).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GitRepo {
+    pub remote: String,
+    pub branch: Option<String>,
+}
+
+impl GitRepo {
+    /// Parses a `git` location target, `<remote>` or `<remote>#<branch>`.
+    pub fn parse(target: &str) -> Result<Self, String> {
+        let (remote, branch) = match target.split_once('#') {
+            Some((remote, branch)) => (remote, Some(branch)),
+            None => (target, None),
+        };
+        parse_remote(remote)?;
+        let branch = match branch {
+            None => None,
+            Some(b) if b == DEFAULT_BRANCH => None,
+            Some(b) => {
+                check_branch(b).map_err(|e| format!("git target {target:?}: {e}"))?;
+                Some(b.to_owned())
+            }
+        };
+        Ok(Self {
+            remote: remote.to_owned(),
+            branch,
+        })
+    }
+
+    pub fn target_string(&self) -> String {
+        match &self.branch {
+            Some(branch) => format!("{}#{branch}", self.remote),
+            None => self.remote.clone(),
+        }
+    }
+
+    /// The branch as written in `git-file` targets and links: the name, or `HEAD`.
+    pub fn branch_or_head(&self) -> &str {
+        self.branch.as_deref().unwrap_or(DEFAULT_BRANCH)
+    }
+
+    pub fn kind(&self) -> RemoteKind {
+        // `parse` checked the remote; a failure here would be a bug, reported as a network remote.
+        parse_remote(&self.remote).unwrap_or(RemoteKind::Network {
+            host: String::new(),
+            port: None,
+        })
+    }
+}
+
+/// A catalog file inside a repository, and the commit to read it at (`None`: the last one fetched).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitFile {
+    pub repo: GitRepo,
+    /// Path from the repository root, `/`-separated, no `.` or `..`.
+    pub path: String,
+    pub commit: Option<String>,
+}
+
+impl GitFile {
+    /// Parses a `git-file` target, `<remote>#<branch or HEAD>:<path>`.
+    pub fn parse(target: &str) -> Result<Self, String> {
+        let bad = |why: &str| {
+            format!("git-file target {target:?} {why}; expected <remote>#<branch or HEAD>:<path>")
+        };
+        let (remote, rest) = target.split_once('#').ok_or_else(|| bad("has no '#'"))?;
+        let (branch, path) = rest.split_once(':').ok_or_else(|| bad("has no ':'"))?;
+        let repo = GitRepo::parse(&format!("{remote}#{branch}"))?;
+        let path = normalize_repo_path("", path).map_err(|e| bad(&e))?;
+        Ok(Self {
+            repo,
+            path,
+            commit: None,
+        })
+    }
+
+    pub fn target_string(&self) -> String {
+        format!(
+            "{}#{}:{}",
+            self.repo.remote,
+            self.repo.branch_or_head(),
+            self.path
+        )
+    }
+
+    /// A path relative to this file's directory (`./api.yaml`, `../shared/x.yaml`, `/docs/y.yaml` from
+    /// the repository root), in the same repository at the same commit.
+    pub fn join(&self, relative: &str) -> Result<Self, String> {
+        let dir = match self.path.rsplit_once('/') {
+            Some((dir, _)) => dir,
+            None => "",
+        };
+        Ok(Self {
+            repo: self.repo.clone(),
+            path: normalize_repo_path(dir, relative)?,
+            commit: self.commit.clone(),
+        })
+    }
+
+    /// The directory holding the file, `""` at the root.
+    pub fn dir(&self) -> &str {
+        self.path.rsplit_once('/').map(|(d, _)| d).unwrap_or("")
+    }
+}
+
+/// Joins `relative` to `dir` inside a repository, refusing paths that leave it.
+fn normalize_repo_path(dir: &str, relative: &str) -> Result<String, String> {
+    let mut parts: Vec<&str> = if relative.starts_with('/') {
+        Vec::new()
+    } else {
+        dir.split('/').filter(|p| !p.is_empty()).collect()
+    };
+    for part in relative.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    return Err(format!("path {relative:?} leaves the repository"));
+                }
+            }
+            other => parts.push(other),
+        }
+    }
+    if parts.is_empty() {
+        return Err(format!("path {relative:?} names no file"));
+    }
+    Ok(parts.join("/"))
+}
+
+fn check_branch(branch: &str) -> Result<(), String> {
+    let invalid = branch.is_empty()
+        || branch.starts_with('/')
+        || branch.ends_with('/')
+        || branch.ends_with(".lock")
+        || branch.contains("..")
+        || branch.contains("//")
+        || branch.contains("@{")
+        || branch
+            .chars()
+            .any(|c| c.is_control() || " ~^:?*[\\".contains(c));
+    if invalid {
+        Err(format!("{branch:?} is not a valid branch name"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Where a remote lives, which decides the rules it is checked against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteKind {
+    /// `file://` — a repository on this machine, allowed only under `catalog.file_roots`.
+    Local(PathBuf),
+    /// https, http, ssh, git or `user@host:path` — allowed by host.
+    Network { host: String, port: Option<u16> },
+}
+
+/// Checks that `remote` is a git remote Atrium may name and says where it lives. Passwords in the URL
+/// are refused: they would end up in targets and annotations (use `token_env`).
+pub fn parse_remote(remote: &str) -> Result<RemoteKind, String> {
+    if remote.is_empty() {
+        return Err("git remote is empty".into());
+    }
+    if remote.contains(char::is_whitespace) || remote.starts_with('-') {
+        return Err(format!("git remote {remote:?} is not valid"));
+    }
+    if let Some((scheme, _)) = remote.split_once("://") {
+        let url = url::Url::parse(remote)
+            .map_err(|e| format!("git remote {remote:?} is not a valid URL: {e}"))?;
+        if url.password().is_some() {
+            return Err(format!(
+                "git remote {} carries a password; put the token in an environment variable and name it in token_env",
+                crate::config::redact_url(remote)
+            ));
+        }
+        return match scheme {
+            "file" => url
+                .to_file_path()
+                .map(RemoteKind::Local)
+                .map_err(|_| format!("git remote {remote:?} is not a local path")),
+            "https" | "http" | "ssh" | "git" => match url.host_str() {
+                Some(host) if !host.is_empty() => Ok(RemoteKind::Network {
+                    host: host.to_lowercase(),
+                    port: url.port(),
+                }),
+                _ => Err(format!("git remote {remote:?} has no host")),
+            },
+            other => Err(format!(
+                "git remote {remote:?} uses scheme '{other}'; expected https, http, ssh, git or file"
+            )),
+        };
+    }
+    // scp-like syntax: [user@]host:path
+    if let Some((user_host, path)) = remote.split_once(':')
+        && !path.is_empty()
+        && !user_host.contains('/')
+    {
+        let host = user_host.rsplit_once('@').map_or(user_host, |(_, h)| h);
+        if !host.is_empty() {
+            return Ok(RemoteKind::Network {
+                host: host.to_lowercase(),
+                port: None,
+            });
+        }
+    }
+    Err(format!(
+        "git remote {remote:?} is not a remote URL; use https://, ssh://, git://, user@host:path or file://"
+    ))
+}
+
+/// How to reach and show one repository: credentials, which files to read, where its web pages are.
+#[derive(Debug, Clone)]
+pub struct RepoSettings {
+    pub catalog_files: Vec<String>,
+    pub token_env: Option<String>,
+    pub username: String,
+    pub ssh_key: Option<PathBuf>,
+    pub web_url: Option<String>,
+    pub provider: Option<GitProvider>,
+    /// Listed in `catalog.git.repositories` (as itself or under an organisation).
+    pub configured: bool,
+}
+
+impl GitConfig {
+    /// Every repository the config names, organisations expanded. Globs under a `file://` organisation
+    /// are matched against the directory's entries now; under other organisations only plain names work.
+    pub fn configured_repositories(&self) -> Result<Vec<GitRepo>, String> {
+        let mut repos = Vec::new();
+        for entry in &self.repositories {
+            match (&entry.url, &entry.organisation) {
+                (Some(url), None) => repos.push(repo_of(entry, url.clone())?),
+                (None, Some(base)) => {
+                    if entry.repositories.is_empty() {
+                        return Err(format!(
+                            "catalog.git.repositories: organisation {base} lists no repositories"
+                        ));
+                    }
+                    for name in expand_organisation(base, &entry.repositories)? {
+                        repos.push(repo_of(entry, name)?);
+                    }
+                }
+                _ => {
+                    return Err(
+                        "catalog.git.repositories: each entry needs exactly one of `url` or `organisation`"
+                            .into(),
+                    );
+                }
+            }
+        }
+        Ok(repos)
+    }
+
+    /// Settings for a repository: from the config entry naming it (or its organisation), else defaults.
+    pub fn settings_for(&self, repo: &GitRepo) -> RepoSettings {
+        let key = remote_key(&repo.remote);
+        let entry = self.repositories.iter().find_map(|entry| {
+            if let Some(url) = &entry.url {
+                return (remote_key(url) == key).then_some((entry, None));
+            }
+            let base = entry.organisation.as_deref()?;
+            let base_key = remote_key(base);
+            let name = key.strip_prefix(&format!("{base_key}/"))?;
+            (!name.contains('/')).then(|| (entry, Some(name.to_owned())))
+        });
+        let Some((entry, name_in_organisation)) = entry else {
+            return RepoSettings {
+                catalog_files: self.catalog_files.clone(),
+                token_env: None,
+                username: DEFAULT_TOKEN_USER.to_owned(),
+                ssh_key: None,
+                web_url: None,
+                provider: None,
+                configured: false,
+            };
+        };
+        let web_url = match (&entry.web_url, name_in_organisation) {
+            (Some(base), Some(name)) => Some(format!(
+                "{}/{}",
+                base.trim_end_matches('/'),
+                name.trim_end_matches(".git")
+            )),
+            (web, _) => web.clone(),
+        };
+        RepoSettings {
+            catalog_files: entry
+                .catalog_files
+                .clone()
+                .unwrap_or_else(|| self.catalog_files.clone()),
+            token_env: entry.token_env.clone(),
+            username: entry
+                .username
+                .clone()
+                .unwrap_or_else(|| DEFAULT_TOKEN_USER.to_owned()),
+            ssh_key: entry.ssh_key.clone(),
+            web_url,
+            provider: entry.provider,
+            configured: true,
+        }
+    }
+}
+
+const DEFAULT_TOKEN_USER: &str = "x-access-token";
+
+fn repo_of(entry: &GitRepositoryConfig, remote: String) -> Result<GitRepo, String> {
+    let target = match &entry.branch {
+        Some(branch) => format!("{remote}#{branch}"),
+        None => remote,
+    };
+    GitRepo::parse(&target).map_err(|e| format!("catalog.git.repositories: {e}"))
+}
+
+fn expand_organisation(base: &str, names: &[String]) -> Result<Vec<String>, String> {
+    let base = base.trim_end_matches('/');
+    let is_glob = |n: &str| n.contains(['*', '?', '[']);
+    let mut remotes = Vec::new();
+    for name in names {
+        if !is_glob(name) {
+            remotes.push(format!("{base}/{name}"));
+            continue;
+        }
+        let RemoteKind::Local(dir) = parse_remote(base)? else {
+            return Err(format!(
+                "catalog.git.repositories: organisation {base}: the glob {name:?} can only be expanded for a file:// organisation; list the repository names"
+            ));
+        };
+        let matcher = globset::Glob::new(name)
+            .map_err(|e| format!("catalog.git.repositories: {name:?} is not a valid glob: {e}"))?
+            .compile_matcher();
+        let entries = std::fs::read_dir(&dir).map_err(|e| {
+            format!(
+                "catalog.git.repositories: cannot list {}: {e}",
+                dir.display()
+            )
+        })?;
+        let mut found: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().is_dir())
+            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+            .filter(|n| matcher.is_match(n))
+            .map(|n| format!("{base}/{n}"))
+            .collect();
+        found.sort();
+        remotes.extend(found);
+    }
+    Ok(remotes)
+}
+
+/// A comparison key for remotes and repository URLs: `github.com/acme/payments` for every https, ssh
+/// and scp spelling of the same repository (host and path lower-cased, user, port and `.git` dropped);
+/// `file:///srv/git/payments` for local ones (case kept).
+pub fn remote_key(remote: &str) -> String {
+    let trimmed = remote.trim().trim_end_matches('/');
+    let trimmed = trimmed.strip_suffix(".git").unwrap_or(trimmed);
+    if let Some(path) = trimmed.strip_prefix("file://") {
+        return format!("file://{path}");
+    }
+    let (host, path) = match trimmed.split_once("://") {
+        Some((_, rest)) => {
+            let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+            let (host_port, path) = rest.split_once('/').unwrap_or((rest, ""));
+            let host = host_port.split(':').next().unwrap_or(host_port);
+            (host.to_owned(), path.to_owned())
+        }
+        None => match trimmed.split_once(':') {
+            Some((user_host, path)) => {
+                let host = user_host.rsplit_once('@').map_or(user_host, |(_, h)| h);
+                (host.to_owned(), path.to_owned())
+            }
+            None => (String::new(), trimmed.to_owned()),
+        },
+    };
+    format!(
+        "{}/{}",
+        host.to_lowercase(),
+        path.trim_matches('/').to_lowercase()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_round_trip() {
+        let repo = GitRepo::parse("https://github.com/acme/payments.git#release/1.x").expect("ok");
+        assert_eq!(repo.branch.as_deref(), Some("release/1.x"));
+        assert_eq!(
+            repo.target_string(),
+            "https://github.com/acme/payments.git#release/1.x"
+        );
+        let head = GitRepo::parse("git@github.com:acme/payments.git").expect("ok");
+        assert_eq!(head.branch, None);
+        let file =
+            GitFile::parse("git@github.com:acme/payments.git#HEAD:services/a/catalog-info.yaml")
+                .expect("ok");
+        assert_eq!(file.repo, head);
+        assert_eq!(file.path, "services/a/catalog-info.yaml");
+        assert_eq!(
+            file.target_string(),
+            "git@github.com:acme/payments.git#HEAD:services/a/catalog-info.yaml"
+        );
+    }
+
+    #[test]
+    fn relative_paths_stay_inside_the_repository() {
+        let file = GitFile::parse("file:///srv/r.git#main:a/b/catalog-info.yaml").expect("ok");
+        assert_eq!(file.join("./api.yaml").expect("ok").path, "a/b/api.yaml");
+        assert_eq!(file.join("../c.yaml").expect("ok").path, "a/c.yaml");
+        assert_eq!(file.join("/top.yaml").expect("ok").path, "top.yaml");
+        assert!(file.join("../../../etc/passwd").is_err());
+        assert!(GitFile::parse("file:///srv/r.git#main:../x.yaml").is_err());
+    }
+
+    #[test]
+    fn bad_remotes_and_branches_are_refused_with_a_reason() {
+        for (target, needle) in [
+            ("https://user:secret@github.com/a/b.git", "password"),
+            ("ftp://host/repo", "scheme"),
+            ("relative/path", "not a remote URL"),
+            ("-uhack@host:repo", "not valid"),
+            (
+                "https://github.com/a/b.git#bad..branch",
+                "not a valid branch",
+            ),
+            ("https://github.com/a/b.git#has space", "not a valid branch"),
+        ] {
+            let err = GitRepo::parse(target).expect_err(target);
+            assert!(err.contains(needle), "{target}: {err}");
+        }
+        assert!(
+            !GitRepo::parse("https://user:secret@github.com/a/b.git")
+                .expect_err("password")
+                .contains("secret")
+        );
+    }
+
+    #[test]
+    fn remote_keys_match_every_spelling_of_a_repository() {
+        let key = "github.com/acme/payments";
+        for spelling in [
+            "https://github.com/Acme/Payments.git",
+            "git@github.com:acme/payments.git",
+            "ssh://git@github.com:22/acme/payments",
+            "https://token@github.com/acme/payments/",
+            "http://github.com/acme/payments",
+        ] {
+            assert_eq!(remote_key(spelling), key, "{spelling}");
+        }
+        assert_eq!(
+            remote_key("file:///srv/Git/payments.git"),
+            "file:///srv/Git/payments"
+        );
+    }
+
+    #[test]
+    fn organisation_entries_give_their_repositories_settings() {
+        let config = GitConfig {
+            repositories: vec![GitRepositoryConfig {
+                organisation: Some("https://github.com/acme".into()),
+                repositories: vec!["payments".into()],
+                token_env: Some("ACME_TOKEN".into()),
+                web_url: Some("https://github.com/acme".into()),
+                ..GitRepositoryConfig::default()
+            }],
+            ..GitConfig::default()
+        };
+        let repos = config.configured_repositories().expect("ok");
+        assert_eq!(repos[0].remote, "https://github.com/acme/payments");
+        let settings =
+            config.settings_for(&GitRepo::parse("git@github.com:acme/payments.git").expect("ok"));
+        assert!(settings.configured);
+        assert_eq!(settings.token_env.as_deref(), Some("ACME_TOKEN"));
+        assert_eq!(
+            settings.web_url.as_deref(),
+            Some("https://github.com/acme/payments")
+        );
+        let other = config.settings_for(&GitRepo::parse("https://github.com/other/x").expect("ok"));
+        assert!(!other.configured);
+    }
+}

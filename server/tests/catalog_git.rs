@@ -1,0 +1,441 @@
+//! Git repositories as catalog sources, against real bare repositories whose commits add, change and
+//! remove catalog files: what a platform team sees after each push.
+
+mod common;
+
+use atrium::config::{GitProvider, GitRepositoryConfig};
+use axum::http::StatusCode;
+use common::git::{BareRepo, component};
+use common::{TestApp, status_messages};
+use serde_json::json;
+use sqlx::PgPool;
+
+/// An app following `repo`'s `main` branch, shown at https://git.example.test/acme/<name> (Gitea links).
+async fn app_following(pool: PgPool, repos: &[&BareRepo]) -> TestApp {
+    let entries: Vec<GitRepositoryConfig> = repos
+        .iter()
+        .map(|repo| GitRepositoryConfig {
+            url: Some(repo.url()),
+            branch: Some("main".into()),
+            web_url: Some(format!(
+                "https://git.example.test/acme/{}",
+                repo.path
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or_default()
+            )),
+            provider: Some(GitProvider::Gitea),
+            ..GitRepositoryConfig::default()
+        })
+        .collect();
+    let app = TestApp::with_config(pool, |c| c.git.repositories = entries).await;
+    app.state
+        .catalog
+        .sync_configured_locations()
+        .await
+        .expect("configured repositories registered");
+    app.process().await;
+    app
+}
+
+/// Makes the repositories due (what the refresh interval or a webhook does) and processes.
+async fn refresh_repositories(app: &TestApp) {
+    sqlx::query("update location set next_refresh_at = now() where type = 'git'")
+        .execute(&app.state.db)
+        .await
+        .expect("make due");
+    app.process().await;
+}
+
+const API_WITH_DEFINITION: &str = "apiVersion: backstage.io/v1alpha1\nkind: API\nmetadata:\n  name: orders-api\nspec:\n  type: openapi\n  lifecycle: production\n  owner: team-a\n  definition:\n    $text: ./openapi.yaml\n";
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn catalog_files_anywhere_in_a_repository_become_entities_with_links_back(pool: PgPool) {
+    let repos = tempfile::tempdir().expect("tempdir");
+    let mut shop = BareRepo::create(repos.path(), "shop.git");
+    shop.commit(
+        &[
+            (
+                "catalog-info.yaml",
+                Some(&component("shop-web", "The shop")),
+            ),
+            (
+                "services/orders/catalog-info.yaml",
+                Some(API_WITH_DEFINITION),
+            ),
+            (
+                "services/orders/openapi.yaml",
+                Some("openapi: 3.0.0\ninfo: {title: Orders}\n"),
+            ),
+            // Not catalog files: another name, and a directory that merely contains the name.
+            (
+                "docs/other.yaml",
+                Some(&component("not-read", "wrong file name")),
+            ),
+            ("catalog-info.yaml.d/readme.md", Some("# notes")),
+        ],
+        "initial",
+    );
+    let app = app_following(pool, &[&shop]).await;
+
+    let web = app.entity("component", "shop-web").await;
+    let annotations = &web["metadata"]["annotations"];
+    assert_eq!(
+        annotations["backstage.io/view-url"],
+        "https://git.example.test/acme/shop/src/branch/main/catalog-info.yaml"
+    );
+    assert_eq!(
+        annotations["backstage.io/edit-url"],
+        "https://git.example.test/acme/shop/_edit/main/catalog-info.yaml"
+    );
+    assert_eq!(
+        annotations["backstage.io/source-location"],
+        "url:https://git.example.test/acme/shop/src/branch/main/"
+    );
+    assert_eq!(
+        annotations["backstage.io/managed-by-location"],
+        format!("git-file:{}#main:catalog-info.yaml", shop.url())
+    );
+    assert_eq!(
+        annotations["backstage.io/managed-by-origin-location"],
+        format!("git:{}#main", shop.url())
+    );
+
+    let api = app.entity("api", "orders-api").await;
+    assert_eq!(
+        api["spec"]["definition"], "openapi: 3.0.0\ninfo: {title: Orders}\n",
+        "$text is read from the same commit of the same repository"
+    );
+    assert_eq!(
+        api["metadata"]["annotations"]["backstage.io/source-location"],
+        "url:https://git.example.test/acme/shop/src/branch/main/services/orders/"
+    );
+    assert_eq!(
+        app.entity_status("component", "not-read").await,
+        StatusCode::NOT_FOUND
+    );
+
+    // The repository is a location like any other in the API.
+    let locations = app.get("/api/catalog/locations").await;
+    let targets: Vec<String> = locations
+        .body
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|l| {
+            format!(
+                "{}:{}",
+                l["data"]["type"].as_str().unwrap_or_default(),
+                l["data"]["target"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    assert!(
+        targets.contains(&format!("git:{}#main", shop.url())),
+        "{targets:?}"
+    );
+}
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn each_push_adds_changes_and_removes_entities(pool: PgPool) {
+    let repos = tempfile::tempdir().expect("tempdir");
+    let mut shop = BareRepo::create(repos.path(), "shop.git");
+    shop.commit(
+        &[
+            ("catalog-info.yaml", Some(&component("shop-web", "first"))),
+            (
+                "billing/catalog-info.yaml",
+                Some(&component("billing", "bills")),
+            ),
+        ],
+        "initial",
+    );
+    let app = app_following(pool, &[&shop]).await;
+    assert_eq!(
+        app.entity("component", "billing").await["metadata"]["description"],
+        "bills"
+    );
+
+    shop.commit(
+        &[
+            ("catalog-info.yaml", Some(&component("shop-web", "second"))),
+            ("billing/catalog-info.yaml", None),
+            (
+                "search/catalog-info.yaml",
+                Some(&component("search", "finds")),
+            ),
+        ],
+        "change one, remove one, add one",
+    );
+    // Before the repository is fetched again, nothing changes.
+    app.process().await;
+    assert_eq!(
+        app.entity("component", "shop-web").await["metadata"]["description"],
+        "first"
+    );
+
+    refresh_repositories(&app).await;
+    assert_eq!(
+        app.entity("component", "shop-web").await["metadata"]["description"],
+        "second"
+    );
+    assert_eq!(
+        app.entity_status("component", "billing").await,
+        StatusCode::NOT_FOUND,
+        "the entity of a removed file is orphaned and deleted"
+    );
+    assert_eq!(
+        app.entity("component", "search").await["metadata"]["description"],
+        "finds"
+    );
+}
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn a_corrupt_file_keeps_the_last_good_entities_and_shows_the_error(pool: PgPool) {
+    let repos = tempfile::tempdir().expect("tempdir");
+    let mut shop = BareRepo::create(repos.path(), "shop.git");
+    let good = format!(
+        "{}---\n{}",
+        component("shop-web", "good"),
+        component("shop-worker", "good")
+    );
+    shop.commit(&[("catalog-info.yaml", Some(&good))], "initial");
+    let app = app_following(pool, &[&shop]).await;
+
+    // Broken YAML: the whole file is unreadable, so nothing of it may be orphaned.
+    shop.commit(
+        &[(
+            "catalog-info.yaml",
+            Some("kind: Component\nmetadata: [unclosed\n"),
+        )],
+        "oops",
+    );
+    refresh_repositories(&app).await;
+    assert_eq!(
+        app.entity("component", "shop-web").await["metadata"]["description"],
+        "good"
+    );
+    assert_eq!(
+        app.entity("component", "shop-worker").await["metadata"]["description"],
+        "good"
+    );
+    // Errors of a file show on the Location entity that declares it: the repository's.
+    let root = atrium::catalog::ingest::process::generated_location_name(
+        "git",
+        &format!("{}#main", shop.url()),
+    );
+    let errors = status_messages(&app.entity("location", &root).await);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("catalog-info.yaml line 2: invalid YAML")),
+        "{errors:?}"
+    );
+
+    // An invalid entity in an otherwise valid file keeps its last good body and shows why.
+    let invalid = format!(
+        "{}---\napiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: shop-worker\nspec:\n  type: service\n",
+        component("shop-web", "fixed")
+    );
+    shop.commit(&[("catalog-info.yaml", Some(&invalid))], "half fixed");
+    refresh_repositories(&app).await;
+    assert_eq!(
+        app.entity("component", "shop-web").await["metadata"]["description"],
+        "fixed"
+    );
+    let worker = app.entity("component", "shop-worker").await;
+    assert_eq!(worker["metadata"]["description"], "good");
+    let messages = status_messages(&worker);
+    assert!(
+        messages.iter().any(|m| m.contains("spec.lifecycle")),
+        "{messages:?}"
+    );
+    assert!(status_messages(&app.entity("location", &root).await).is_empty());
+}
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn refreshing_unchanged_repositories_reads_and_writes_nothing(pool: PgPool) {
+    let repos = tempfile::tempdir().expect("tempdir");
+    let mut one = BareRepo::create(repos.path(), "one.git");
+    one.commit(
+        &[("catalog-info.yaml", Some(&component("one", "1")))],
+        "initial",
+    );
+    let mut two = BareRepo::create(repos.path(), "two.git");
+    two.commit(
+        &[
+            ("catalog-info.yaml", Some(&component("two", "2"))),
+            ("lib/catalog-info.yaml", Some(&component("two-lib", "2"))),
+        ],
+        "initial",
+    );
+    let app = app_following(pool.clone(), &[&one, &two]).await;
+    let refreshed_before: Vec<(String, Option<String>)> = sqlx::query_as(
+        "select target, last_refreshed_at::text from location where type = 'git-file' order by target",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("files");
+    assert_eq!(refreshed_before.len(), 3);
+
+    refresh_repositories(&app).await;
+    let refreshed_after: Vec<(String, Option<String>)> = sqlx::query_as(
+        "select target, last_refreshed_at::text from location where type = 'git-file' order by target",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("files");
+    assert_eq!(
+        refreshed_before, refreshed_after,
+        "no file is read again when its repository did not change"
+    );
+    let queued: i64 = sqlx::query_scalar("select count(*) from stitch_queue")
+        .fetch_one(&pool)
+        .await
+        .expect("queue");
+    assert_eq!(queued, 0, "nothing is re-stitched");
+
+    // A push to one repository re-reads that repository's changed file only.
+    one.commit(
+        &[("catalog-info.yaml", Some(&component("one", "1b")))],
+        "bump",
+    );
+    refresh_repositories(&app).await;
+    let refreshed_now: Vec<(String, Option<String>)> = sqlx::query_as(
+        "select target, last_refreshed_at::text from location where type = 'git-file' order by target",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("files");
+    let changed: Vec<String> = refreshed_now
+        .iter()
+        .filter(|now| !refreshed_after.contains(now))
+        .map(|(target, _)| target.clone())
+        .collect();
+    assert_eq!(
+        changed,
+        vec![format!("{}#main:catalog-info.yaml", one.url())]
+    );
+    assert_eq!(
+        app.entity("component", "one").await["metadata"]["description"],
+        "1b"
+    );
+}
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn location_entities_in_a_repository_point_at_its_other_files(pool: PgPool) {
+    let repos = tempfile::tempdir().expect("tempdir");
+    let mut mono = BareRepo::create(repos.path(), "mono.git");
+    // Backstage catalogs in git say `type: url` with relative targets.
+    mono.commit(
+        &[
+            (
+                "catalog-info.yaml",
+                Some("apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata:\n  name: mono\nspec:\n  type: url\n  targets: [./teams/teams.yaml, ../outside.yaml]\n"),
+            ),
+            ("teams/teams.yaml", Some(&component("from-teams", "followed"))),
+        ],
+        "initial",
+    );
+    let app = app_following(pool, &[&mono]).await;
+    let entity = app.entity("component", "from-teams").await;
+    assert_eq!(
+        entity["metadata"]["annotations"]["backstage.io/managed-by-location"],
+        format!("git-file:{}#main:teams/teams.yaml", mono.url())
+    );
+    let location = app.entity("location", "mono").await;
+    let messages = status_messages(&location);
+    assert!(
+        messages.iter().any(|m| m.contains("leaves the repository")),
+        "{messages:?}"
+    );
+
+    // The followed file changes: it is read again when the repository moves on.
+    mono.commit(
+        &[(
+            "teams/teams.yaml",
+            Some(&component("from-teams", "changed")),
+        )],
+        "change",
+    );
+    refresh_repositories(&app).await;
+    assert_eq!(
+        app.entity("component", "from-teams").await["metadata"]["description"],
+        "changed"
+    );
+}
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn repositories_registered_through_the_api_follow_the_host_and_root_rules(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let mut local = BareRepo::create(app.root.path(), "team.git");
+    local.commit(
+        &[("catalog-info.yaml", Some(&component("team-svc", "api")))],
+        "initial",
+    );
+
+    let created = app
+        .post(
+            "/api/catalog/locations",
+            json!({"type": "git", "target": local.url()}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    app.process().await;
+    let entity = app.entity("component", "team-svc").await;
+    assert_eq!(
+        entity["metadata"]["annotations"]["backstage.io/managed-by-location"],
+        format!("git-file:{}#HEAD:catalog-info.yaml", local.url()),
+        "without a branch the default branch is followed"
+    );
+
+    for (target, status, needle) in [
+        (
+            "https://github.com/acme/x.git",
+            StatusCode::FORBIDDEN,
+            "catalog.url_allowlist",
+        ),
+        (
+            "file:///etc/x.git",
+            StatusCode::FORBIDDEN,
+            "outside the allowed roots",
+        ),
+        (
+            "https://user:hunter2@github.com/acme/x.git",
+            StatusCode::BAD_REQUEST,
+            "token_env",
+        ),
+        ("not a remote", StatusCode::BAD_REQUEST, "not valid"),
+    ] {
+        let response = app
+            .post(
+                "/api/catalog/locations",
+                json!({"type": "git", "target": target}),
+            )
+            .await;
+        assert_eq!(response.status, status, "{target}: {}", response.body);
+        let message = response.body["error"]["message"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(message.contains(needle), "{target}: {message}");
+        assert!(!message.contains("hunter2"), "{message}");
+    }
+
+    // A repository that does not exist is registered, and says so on its Location entity.
+    let missing = format!("file://{}/missing.git", app.root.path().display());
+    let created = app
+        .post(
+            "/api/catalog/locations",
+            json!({"type": "git", "target": missing}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    app.process().await;
+    let name = atrium::catalog::ingest::process::generated_location_name("git", &missing);
+    let location = app.entity("location", &name).await;
+    let messages = status_messages(&location);
+    assert!(
+        messages.iter().any(|m| m.contains("missing.git")),
+        "{messages:?}"
+    );
+}
