@@ -217,6 +217,9 @@ pub struct GitRepositoryConfig {
     pub catalog_files: Option<Vec<String>>,
     /// Environment variable holding an https access token (sent as the password).
     pub token_env: Option<String>,
+    /// File holding the token instead (a mounted Kubernetes secret, say); surrounding whitespace is
+    /// ignored. Read at every fetch, so a rotated token is picked up.
+    pub token_file: Option<PathBuf>,
     /// User name sent with the token. Default `x-access-token` (GitHub; GitLab and Gitea accept any).
     pub username: Option<String>,
     /// Private key for ssh remotes. Default: the ssh agent.

@@ -439,3 +439,131 @@ async fn repositories_registered_through_the_api_follow_the_host_and_root_rules(
         "{messages:?}"
     );
 }
+
+/// The cached copies of the repositories this app fetched.
+fn cached_repositories(app: &TestApp) -> Vec<git2::Repository> {
+    let cache = app.root.path().join(".git-cache");
+    let mut repos: Vec<git2::Repository> = std::fs::read_dir(&cache)
+        .expect("cache dir exists")
+        .filter_map(Result::ok)
+        .filter_map(|e| git2::Repository::open_bare(e.path()).ok())
+        .collect();
+    repos.sort_by_key(|r| r.path().to_path_buf());
+    repos
+}
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn network_remotes_are_fetched_shallow(pool: PgPool) {
+    let repos = tempfile::tempdir().expect("tempdir");
+    let mut shop = BareRepo::create(repos.path(), "shop.git");
+    for round in 1..=3 {
+        shop.commit(
+            &[(
+                "catalog-info.yaml",
+                Some(&component("shop-web", &format!("v{round}"))),
+            )],
+            &format!("commit {round}"),
+        );
+    }
+    let daemon = common::git::GitDaemon::start(repos.path());
+    let remote = daemon.url("shop.git");
+    let app = TestApp::with_config(pool, |c| {
+        c.git.repositories = vec![GitRepositoryConfig {
+            url: Some(remote.clone()),
+            ..GitRepositoryConfig::default()
+        }];
+    })
+    .await;
+    app.state
+        .catalog
+        .sync_configured_locations()
+        .await
+        .expect("registered");
+    app.process().await;
+    assert_eq!(
+        app.entity("component", "shop-web").await["metadata"]["description"],
+        "v3"
+    );
+    let cached = cached_repositories(&app);
+    assert_eq!(cached.len(), 1);
+    assert!(cached[0].is_shallow(), "fetched with depth 1");
+    let mut walk = cached[0].revwalk().expect("revwalk");
+    walk.push_ref("refs/atrium/tip").expect("tip");
+    assert_eq!(walk.count(), 1, "only the tip commit was downloaded");
+
+    // The next push is fetched into the same shallow cache.
+    shop.commit(
+        &[("catalog-info.yaml", Some(&component("shop-web", "v4")))],
+        "commit 4",
+    );
+    refresh_repositories(&app).await;
+    assert_eq!(
+        app.entity("component", "shop-web").await["metadata"]["description"],
+        "v4"
+    );
+}
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn https_remotes_send_the_configured_token(pool: PgPool) {
+    let repos = tempfile::tempdir().expect("tempdir");
+    let mut shop = BareRepo::create(repos.path(), "shop.git");
+    shop.commit(
+        &[(
+            "catalog-info.yaml",
+            Some(&component("private-svc", "behind a token")),
+        )],
+        "initial",
+    );
+    let mut other = BareRepo::create(repos.path(), "other.git");
+    other.commit(
+        &[("catalog-info.yaml", Some(&component("other-svc", "x")))],
+        "initial",
+    );
+    let address =
+        common::git::serve_http_with_token(repos.path().to_path_buf(), "s3cret-token").await;
+    let secrets = tempfile::tempdir().expect("tempdir");
+    let good = secrets.path().join("good-token");
+    std::fs::write(&good, "s3cret-token\n").expect("write token");
+    let bad = secrets.path().join("bad-token");
+    std::fs::write(&bad, "wrong").expect("write token");
+    let app = TestApp::with_config(pool, |c| {
+        c.git.repositories = vec![
+            GitRepositoryConfig {
+                url: Some(format!("http://{address}/shop.git")),
+                token_file: Some(good.clone()),
+                ..GitRepositoryConfig::default()
+            },
+            GitRepositoryConfig {
+                url: Some(format!("http://{address}/other.git")),
+                token_file: Some(bad.clone()),
+                ..GitRepositoryConfig::default()
+            },
+        ];
+    })
+    .await;
+    app.state
+        .catalog
+        .sync_configured_locations()
+        .await
+        .expect("registered");
+    app.process().await;
+    assert_eq!(
+        app.entity("component", "private-svc").await["metadata"]["description"],
+        "behind a token"
+    );
+    assert_eq!(
+        app.entity_status("component", "other-svc").await,
+        StatusCode::NOT_FOUND
+    );
+    let name = atrium::catalog::ingest::process::generated_location_name(
+        "git",
+        &format!("http://{address}/other.git"),
+    );
+    let messages = status_messages(&app.entity("location", &name).await);
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("was refused") && !m.contains("wrong")),
+        "a rejected token is reported, and not shown: {messages:?}"
+    );
+}

@@ -110,3 +110,156 @@ pub fn component(name: &str, description: &str) -> String {
         "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\n  description: {description}\nspec:\n  type: service\n  lifecycle: production\n  owner: team-a\n"
     )
 }
+
+/// A port on 127.0.0.1 that was free a moment ago.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// `git daemon` serving the repositories under `base` read-only over git:// on 127.0.0.1: a network
+/// transport, over which fetches are shallow. Killed on drop.
+pub struct GitDaemon {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl GitDaemon {
+    pub fn start(base: &Path) -> Self {
+        let port = free_port();
+        let child = std::process::Command::new("git")
+            .arg("daemon")
+            .arg("--reuseaddr")
+            .arg("--export-all")
+            .arg("--listen=127.0.0.1")
+            .arg(format!("--port={port}"))
+            .arg(format!("--base-path={}", base.display()))
+            .arg(base)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("git daemon starts");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "git daemon did not listen on {port}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Self { child, port }
+    }
+
+    pub fn url(&self, name: &str) -> String {
+        format!("git://127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A smart-HTTP git host on 127.0.0.1: `git http-backend` (the CGI program git's own servers use)
+/// behind Basic authentication that accepts exactly `token` as the password. Returns its address.
+pub async fn serve_http_with_token(base: PathBuf, token: &str) -> std::net::SocketAddr {
+    use axum::body::{Body, to_bytes};
+    use axum::http::{Request, Response, StatusCode, header};
+    use base64::Engine;
+
+    let expected = token.to_owned();
+    let handler = move |request: Request<Body>| {
+        let (base, expected) = (base.clone(), expected.clone());
+        async move {
+            let authorized = request
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Basic "))
+                .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+                .and_then(|b| String::from_utf8(b).ok())
+                .is_some_and(|pair| {
+                    pair.split_once(':').map(|(_, p)| p) == Some(expected.as_str())
+                });
+            if !authorized {
+                return Response::builder()
+                    .status(StatusCode::UNAUTHORIZED)
+                    .header(header::WWW_AUTHENTICATE, "Basic realm=\"git\"")
+                    .body(Body::empty())
+                    .expect("response");
+            }
+            let (parts, body) = request.into_parts();
+            let body = to_bytes(body, 64 * 1024 * 1024).await.expect("body");
+            let header_value = |name: header::HeaderName| {
+                parts
+                    .headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let mut child = tokio::process::Command::new("git")
+                .arg("http-backend")
+                .env("GIT_PROJECT_ROOT", &base)
+                .env("GIT_HTTP_EXPORT_ALL", "1")
+                .env("REQUEST_METHOD", parts.method.as_str())
+                .env("PATH_INFO", parts.uri.path())
+                .env("QUERY_STRING", parts.uri.query().unwrap_or_default())
+                .env("CONTENT_TYPE", header_value(header::CONTENT_TYPE))
+                .env("CONTENT_LENGTH", body.len().to_string())
+                .env(
+                    "HTTP_CONTENT_ENCODING",
+                    header_value(header::CONTENT_ENCODING),
+                )
+                .env(
+                    "GIT_PROTOCOL",
+                    header_value(header::HeaderName::from_static("git-protocol")),
+                )
+                .env("REMOTE_USER", "token-user")
+                .env("REMOTE_ADDR", "127.0.0.1")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("git http-backend starts");
+            {
+                use tokio::io::AsyncWriteExt;
+                let mut stdin = child.stdin.take().expect("stdin");
+                stdin.write_all(&body).await.expect("request body to CGI");
+            }
+            let output = child.wait_with_output().await.expect("CGI output");
+            // CGI output: header lines, a blank line, the body.
+            let split = output
+                .stdout
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .expect("CGI headers end");
+            let head = String::from_utf8_lossy(&output.stdout[..split]).into_owned();
+            let mut response = Response::builder();
+            for line in head.lines() {
+                let Some((name, value)) = line.split_once(": ") else {
+                    continue;
+                };
+                if name.eq_ignore_ascii_case("status") {
+                    let code: u16 = value[..3].parse().expect("status code");
+                    response = response.status(code);
+                } else {
+                    response = response.header(name, value);
+                }
+            }
+            response
+                .body(Body::from(output.stdout[split + 4..].to_vec()))
+                .expect("response")
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let router = axum::Router::new().fallback(handler);
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    address
+}

@@ -197,21 +197,16 @@ impl GitCache {
         let deadline = Instant::now() + self.inner.fetch_timeout;
         let max_bytes = self.inner.max_repository_bytes;
         let aborted = std::cell::Cell::new(None::<String>);
-        let token = match &settings.token_env {
-            Some(name) => Some(std::env::var(name).map_err(|_| {
-                ReadError::NotAllowed(format!(
-                    "the token for {} is read from the environment variable {name}, which is not set",
-                    repo.remote
-                ))
-            })?),
-            None => None,
-        };
+        let token = access_token(repo, settings)?;
         let mut credential_attempts = 0;
         let mut callbacks = RemoteCallbacks::new();
         callbacks.credentials(|_url, username_from_url, allowed| {
             // libgit2 asks again after every rejected credential; one try each is enough.
             credential_attempts += 1;
             if credential_attempts > 2 {
+                aborted.set(Some(
+                    "the server refused the credentials (catalog.git.repositories: token_env, token_file or ssh_key)".into(),
+                ));
                 return Err(git2::Error::from_str("credentials were rejected"));
             }
             if allowed.contains(git2::CredentialType::USER_PASS_PLAINTEXT)
@@ -226,6 +221,9 @@ impl GitCache {
                     None => git2::Cred::ssh_key_from_agent(user),
                 };
             }
+            aborted.set(Some(
+                "the server asks for credentials and none are configured (catalog.git.repositories: token_env, token_file or ssh_key)".into(),
+            ));
             Err(git2::Error::from_str("no credentials configured"))
         });
         callbacks.transfer_progress(|progress| {
@@ -260,7 +258,7 @@ impl GitCache {
         if let Err(e) = result {
             if let Some(why) = aborted.take() {
                 return Err(ReadError::NotAllowed(format!(
-                    "fetching {} was stopped: {why}",
+                    "fetching {} was refused or stopped: {why}",
                     repo.target_string()
                 )));
             }
@@ -309,6 +307,30 @@ impl GitCache {
             .values()
             .map(|s| s.bytes.load(Ordering::Relaxed))
             .sum()
+    }
+}
+
+/// The https token of a repository, from `token_file` or `token_env`.
+fn access_token(repo: &GitRepo, settings: &RepoSettings) -> Result<Option<String>, ReadError> {
+    if let Some(path) = &settings.token_file {
+        let token = std::fs::read_to_string(path).map_err(|e| {
+            ReadError::NotAllowed(format!(
+                "the token for {} is read from {} (token_file), which cannot be read: {e}",
+                repo.remote,
+                path.display()
+            ))
+        })?;
+        return Ok(Some(token.trim().to_owned()));
+    }
+    match &settings.token_env {
+        Some(name) => match std::env::var(name) {
+            Ok(token) => Ok(Some(token.trim().to_owned())),
+            Err(_) => Err(ReadError::NotAllowed(format!(
+                "the token for {} is read from the environment variable {name} (token_env), which is not set",
+                repo.remote
+            ))),
+        },
+        None => Ok(None),
     }
 }
 

@@ -233,6 +233,7 @@ pub fn parse_remote(remote: &str) -> Result<RemoteKind, String> {
 pub struct RepoSettings {
     pub catalog_files: Vec<String>,
     pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
     pub username: String,
     pub ssh_key: Option<PathBuf>,
     pub web_url: Option<String>,
@@ -286,6 +287,7 @@ impl GitConfig {
             return RepoSettings {
                 catalog_files: self.catalog_files.clone(),
                 token_env: None,
+                token_file: None,
                 username: DEFAULT_TOKEN_USER.to_owned(),
                 ssh_key: None,
                 web_url: None,
@@ -307,6 +309,7 @@ impl GitConfig {
                 .clone()
                 .unwrap_or_else(|| self.catalog_files.clone()),
             token_env: entry.token_env.clone(),
+            token_file: entry.token_file.clone(),
             username: entry
                 .username
                 .clone()

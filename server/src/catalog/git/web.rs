@@ -92,6 +92,7 @@ mod tests {
         RepoSettings {
             catalog_files: Vec::new(),
             token_env: None,
+            token_file: None,
             username: String::new(),
             ssh_key: None,
             web_url: web_url.map(str::to_owned),
