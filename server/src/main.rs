@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{ArgGroup, Parser, Subcommand};
 
 use atrium::config::Config;
 
@@ -33,10 +33,26 @@ enum Command {
     /// Apply database migrations and exit.
     Migrate,
     /// Lint catalog files: every problem with file, line and field; exit 1 if there is any.
+    #[command(group(ArgGroup::new("input").required(true).args(["files", "repo"])))]
     Validate {
-        /// Catalog files (catalog-info.yaml and friends).
-        #[arg(required = true)]
+        /// Catalog files (catalog-info.yaml and friends). Not with --repo.
+        #[arg(value_name = "FILE")]
         files: Vec<PathBuf>,
+        /// Lint a repository checkout: every file below DIR that matches --catalog-file, and the files
+        /// their Location entities point at. Problems name files relative to DIR.
+        #[arg(long, value_name = "DIR", value_parser = existing_dir)]
+        repo: Option<PathBuf>,
+        /// With --repo: glob of the catalog files, relative to DIR; repeat the flag for more than one
+        /// (commas belong to globs: `{a,b}.yaml`). Default: **/catalog-info.yaml.
+        #[arg(
+            long = "catalog-file",
+            value_name = "GLOB",
+            requires = "repo",
+            // `requires` alone lets `--catalog-file G FILE...` through, since FILE satisfies the group.
+            conflicts_with = "files",
+            value_parser = catalog_glob
+        )]
+        catalog_file: Vec<String>,
     },
 }
 
@@ -52,8 +68,16 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    if let Command::Validate { files } = &cli.command {
-        return Ok(validate(files));
+    if let Command::Validate {
+        files,
+        repo,
+        catalog_file,
+    } = &cli.command
+    {
+        return Ok(match repo {
+            Some(dir) => validate_repo(dir, catalog_file),
+            None => validate(files),
+        });
     }
     let mut config = Config::load(cli.config.as_deref())?;
     atrium::telemetry::init_tracing(config.server.log_format);
@@ -77,7 +101,36 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn validate(files: &[PathBuf]) -> ExitCode {
-    let report = atrium::catalog::lint::lint_files(files);
+    print_report(&atrium::catalog::lint::lint_files(files))
+}
+
+fn validate_repo(dir: &std::path::Path, globs: &[String]) -> ExitCode {
+    match atrium::catalog::lint::lint_repo(dir, globs) {
+        Ok(report) => print_report(&report),
+        Err(e) => {
+            eprintln!("failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--repo` must name a directory; a typo is a usage error (exit 2), not a lint failure.
+fn existing_dir(value: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(value);
+    if path.is_dir() {
+        Ok(path)
+    } else {
+        Err(format!("{value} is not a directory"))
+    }
+}
+
+fn catalog_glob(value: &str) -> Result<String, String> {
+    atrium::catalog::lint::catalog_file_globs(&[value.to_owned()])
+        .map(|_| value.to_owned())
+        .map_err(|e| e.to_string())
+}
+
+fn print_report(report: &atrium::catalog::lint::Report) -> ExitCode {
     for problem in &report.problems {
         println!("{problem}");
     }

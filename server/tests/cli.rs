@@ -231,3 +231,240 @@ async fn serve_loads_the_demo_catalog_and_stops_on_sigterm() {
     .await
     .expect("drop");
 }
+
+/// A catalog repository in a temp dir: `files` are (path relative to the root, content).
+fn repo_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (path, content) in files {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, content).expect("write");
+    }
+    dir
+}
+
+fn component(name: &str) -> String {
+    format!(
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\nspec:\n  type: service\n  lifecycle: production\n  owner: team-a\n"
+    )
+}
+
+fn validate_repo(dir: &std::path::Path, extra: &[&str]) -> (Option<i32>, String, String) {
+    let output = Command::new(ATRIUM)
+        .arg("validate")
+        .arg("--repo")
+        .arg(dir)
+        .args(extra)
+        .output()
+        .expect("runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn validate_repo_finds_nested_catalog_files_and_passes_a_clean_repo() {
+    let dir = repo_with(&[
+        ("catalog-info.yaml", &component("root")),
+        (
+            "services/payments/catalog-info.yaml",
+            &component("payments"),
+        ),
+        (".backstage/catalog-info.yaml", &component("hidden-dir")),
+        ("services/payments/README.md", "not a catalog file"),
+        // Neither .git nor what .gitignore ignores is searched.
+        (".git/catalog-info.yaml", "not: [valid"),
+        (".gitignore", "node_modules/\n"),
+        ("node_modules/some-plugin/catalog-info.yaml", "not: [valid"),
+    ]);
+    let (code, stdout, stderr) = validate_repo(dir.path(), &[]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.contains("ok: 3 file(s), 3 entities, 0 problem(s)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn validate_repo_reports_problems_with_paths_relative_to_the_repo() {
+    let dir = repo_with(&[
+        ("catalog-info.yaml", &component("root")),
+        (
+            "services/payments/catalog-info.yaml",
+            "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: Bad Name\nspec:\n  type: service\n  lifecycle: production\n  owner: team-a\n",
+        ),
+    ]);
+    let (code, stdout, stderr) = validate_repo(dir.path(), &[]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.starts_with("services/payments/catalog-info.yaml:4: metadata.name: "),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("failed: 2 file(s), 2 entities, 1 problem(s)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn validate_repo_follows_location_targets() {
+    let location = "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata:\n  name: everything\nspec:\n  targets:\n    - ./systems/payments.yaml\n    - ../repo-root-is-not-above-this.yaml\n";
+    let dir = repo_with(&[
+        ("catalog-info.yaml", location),
+        (
+            "systems/payments.yaml",
+            // A second hop: the followed file has its own Location.
+            "apiVersion: backstage.io/v1alpha1\nkind: System\nmetadata:\n  name: payments\nspec:\n  owner: team-a\n---\napiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata:\n  name: payments-parts\nspec:\n  target: parts/api.yaml\n",
+        ),
+        (
+            "systems/parts/api.yaml",
+            "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: Not Valid\nspec:\n  type: service\n  lifecycle: production\n  owner: team-a\n",
+        ),
+    ]);
+    let (code, stdout, stderr) = validate_repo(dir.path(), &[]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    // The file two hops away was linted, under its path in the repository.
+    assert!(
+        stdout.contains("systems/parts/api.yaml:4: metadata.name: "),
+        "{stdout}"
+    );
+    // `../` from the top of the repository leaves it.
+    assert!(
+        stdout.contains("catalog-info.yaml:8: spec.targets.1: target \"../repo-root-is-not-above-this.yaml\" points outside the repository"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("failed: 3 file(s), 4 entities, 2 problem(s)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn validate_repo_reports_targets_escaping_or_missing() {
+    let outside = tempfile::tempdir().expect("tempdir");
+    std::fs::write(outside.path().join("secret.yaml"), component("outside")).expect("write");
+    let dir = repo_with(&[(
+        "catalog/catalog-info.yaml",
+        &format!(
+            "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata:\n  name: l\nspec:\n  targets:\n    - ../../{}/secret.yaml\n    - {}\n    - ./missing.yaml\n    - https://example.com/catalog-info.yaml\n",
+            outside.path().file_name().expect("name").to_string_lossy(),
+            outside.path().join("secret.yaml").display()
+        ),
+    )]);
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.yaml"),
+        dir.path().join("catalog/linked.yaml"),
+    )
+    .expect("symlink");
+    #[cfg(unix)]
+    {
+        let file = dir.path().join("catalog/catalog-info.yaml");
+        let text = std::fs::read_to_string(&file).expect("read");
+        std::fs::write(&file, format!("{text}    - ./linked.yaml\n")).expect("write");
+    }
+
+    let (code, stdout, stderr) = validate_repo(dir.path(), &[]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    let file = "catalog/catalog-info.yaml";
+    assert!(
+        stdout.contains(&format!("{file}:7: spec.targets.0: target \"../../")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("points outside the repository"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{file}:8: spec.targets.1: ")) && stdout.contains("absolute path"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "{file}:9: spec.targets.2: target \"./missing.yaml\" not found: there is no catalog/missing.yaml"
+        )),
+        "{stdout}"
+    );
+    #[cfg(unix)]
+    assert!(
+        stdout.contains(&format!(
+            "{file}:11: spec.targets.4: target \"./linked.yaml\": is a symbolic link to "
+        )),
+        "{stdout}"
+    );
+    // URLs are not fetched, and nothing outside the repository was read.
+    assert!(!stdout.contains("example.com"), "{stdout}");
+    assert!(!stdout.contains("outside:"), "{stdout}");
+    assert!(stderr.contains("failed: 1 file(s), 1 entity"), "{stderr}");
+}
+
+#[test]
+fn validate_repo_reports_a_ref_defined_in_two_files() {
+    let dir = repo_with(&[
+        ("a/catalog-info.yaml", &component("payments")),
+        ("b/catalog-info.yaml", &component("payments")),
+    ]);
+    let (code, stdout, stderr) = validate_repo(dir.path(), &[]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("b/catalog-info.yaml:1: metadata.name: entity component:default/payments is already defined at a/catalog-info.yaml:1"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn validate_repo_with_a_glob_that_matches_nothing_says_so() {
+    let dir = repo_with(&[("catalog-info.yaml", &component("root"))]);
+    let (code, stdout, stderr) = validate_repo(dir.path(), &["--catalog-file", "catalog/*.yaml"]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "no file matches --catalog-file \"catalog/*.yaml\" in {}",
+            dir.path().display()
+        )),
+        "{stderr}"
+    );
+
+    // Several globs, each matching its own files.
+    let dir = repo_with(&[
+        ("catalog/systems.yaml", &component("systems")),
+        ("catalog/nested/skipped.yaml", &component("nested")),
+        ("teams.yml", &component("teams")),
+    ]);
+    let (code, stdout, stderr) = validate_repo(
+        dir.path(),
+        &[
+            "--catalog-file",
+            "catalog/*.yaml",
+            "--catalog-file",
+            "*.yml",
+        ],
+    );
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stderr.contains("ok: 2 file(s), 2 entities"), "{stderr}");
+}
+
+#[test]
+fn validate_without_files_or_repo_is_a_usage_error() {
+    let output = Command::new(ATRIUM).arg("validate").output().expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("required arguments were not provided")
+            && stderr.contains("<FILE|--repo <DIR>>"),
+        "{stderr}"
+    );
+
+    let output = Command::new(ATRIUM)
+        .args(["validate", "--repo", "/no/such/dir"])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("/no/such/dir is not a directory"));
+
+    let output = Command::new(ATRIUM)
+        .args(["validate", "--catalog-file", "*.yaml", "catalog-info.yaml"])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2), "--catalog-file needs --repo");
+}

@@ -1,6 +1,10 @@
 //! `atrium validate`: lints catalog files the way a catalog repository's CI needs it — every problem with
-//! file, line and field, so a pull request can be fixed in one pass.
+//! file, line and field, so a pull request can be fixed in one pass. `repo` lints a whole checkout
+//! (`--repo DIR`).
 
+mod repo;
+
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -9,7 +13,9 @@ use serde_json::Value;
 use super::model::refs::EntityRef;
 use super::model::validate::validate_entity_from_file;
 use super::placeholder::{as_placeholder, check_operator, content_value};
-use super::yaml::{YamlLimits, parse_documents};
+use super::yaml::{ParsedDocument, YamlLimits, parse_documents};
+
+pub use self::repo::{DEFAULT_CATALOG_FILE, RepoError, catalog_file_globs, lint_repo};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -41,13 +47,29 @@ pub struct Report {
 }
 
 pub fn lint_files(paths: &[PathBuf]) -> Report {
-    let mut report = Report::default();
-    let mut seen_refs: std::collections::HashMap<String, (PathBuf, usize)> =
-        std::collections::HashMap::new();
+    let mut linter = Linter::default();
     for path in paths {
-        report.files += 1;
+        linter.lint_file(path, path);
+    }
+    linter.report
+}
+
+/// Lints files one at a time, remembering every entity ref so that one defined twice across files is
+/// reported.
+#[derive(Default)]
+struct Linter {
+    report: Report,
+    /// Entity key → (shown file, line) of its first definition.
+    seen_refs: HashMap<String, (PathBuf, usize)>,
+}
+
+impl Linter {
+    /// Lints the file at `path`; problems name it `shown` (the path the user knows it by). Returns its
+    /// documents, with placeholders resolved, or nothing when it cannot be read or parsed.
+    fn lint_file(&mut self, path: &Path, shown: &Path) -> Vec<ParsedDocument> {
+        self.report.files += 1;
         let problem = |line, field: Option<&str>, message: String| Problem {
-            file: path.clone(),
+            file: shown.to_path_buf(),
             line,
             field: field.map(str::to_owned),
             message,
@@ -56,42 +78,42 @@ pub fn lint_files(paths: &[PathBuf]) -> Report {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => text,
                 Err(_) => {
-                    report
+                    self.report
                         .problems
                         .push(problem(None, None, "file is not UTF-8 text".into()));
-                    continue;
+                    return Vec::new();
                 }
             },
             Err(e) => {
-                report
+                self.report
                     .problems
                     .push(problem(None, None, format!("cannot read: {e}")));
-                continue;
+                return Vec::new();
             }
         };
-        let documents = match parse_documents(&text, &YamlLimits::default()) {
+        let mut documents = match parse_documents(&text, &YamlLimits::default()) {
             Ok(documents) => documents,
             Err(e) => {
-                report.problems.push(problem(
+                self.report.problems.push(problem(
                     e.line,
                     None,
                     format!("invalid YAML: {}", e.message),
                 ));
-                continue;
+                return Vec::new();
             }
         };
-        for document in documents {
-            report.entities += 1;
+        for document in &mut documents {
+            self.report.entities += 1;
             let mut value = document.value.clone();
-            for (field, message) in resolve_placeholders(path, &mut value, "") {
-                report.problems.push(problem(
+            for (field, message) in resolve_placeholders(path, shown, &mut value, "") {
+                self.report.problems.push(problem(
                     Some(document.line_of(&field)),
                     Some(&field),
                     message,
                 ));
             }
             for error in validate_entity_from_file(&value) {
-                report.problems.push(problem(
+                self.report.problems.push(problem(
                     Some(document.line_of(&error.field)),
                     Some(&error.field),
                     error.message,
@@ -99,8 +121,8 @@ pub fn lint_files(paths: &[PathBuf]) -> Report {
             }
             if let Some(entity_ref) = EntityRef::of_entity(&value) {
                 let key = entity_ref.key();
-                if let Some((first_file, first_line)) = seen_refs.get(&key) {
-                    report.problems.push(problem(
+                if let Some((first_file, first_line)) = self.seen_refs.get(&key) {
+                    self.report.problems.push(problem(
                         Some(document.line),
                         Some("metadata.name"),
                         format!(
@@ -109,17 +131,25 @@ pub fn lint_files(paths: &[PathBuf]) -> Report {
                         ),
                     ));
                 } else {
-                    seen_refs.insert(key, (path.clone(), document.line));
+                    self.seen_refs
+                        .insert(key, (shown.to_path_buf(), document.line));
                 }
             }
+            document.value = value;
         }
+        documents
     }
-    report
 }
 
 /// Replaces `$text`/`$json`/`$yaml` placeholders by the referenced file's content (relative to `file`)
-/// so that validation sees what ingestion will see. Returns (field, problem) pairs.
-fn resolve_placeholders(file: &Path, value: &mut Value, path: &str) -> Vec<(String, String)> {
+/// so that validation sees what ingestion will see. Returns (field, problem) pairs; problems name the
+/// referenced file relative to `shown`, the path the user knows `file` by.
+fn resolve_placeholders(
+    file: &Path,
+    shown: &Path,
+    value: &mut Value,
+    path: &str,
+) -> Vec<(String, String)> {
     let mut problems = Vec::new();
     match value {
         Value::Object(_) if as_placeholder(value).is_some() => {
@@ -145,8 +175,14 @@ fn resolve_placeholders(file: &Path, value: &mut Value, path: &str) -> Vec<(Stri
                 return problems;
             }
             let target = file.parent().unwrap_or(Path::new(".")).join(relative);
+            let shown_target = shown.parent().unwrap_or(Path::new(".")).join(relative);
             let resolved = std::fs::read_to_string(&target)
-                .map_err(|e| format!("{op} {relative}: cannot read {}: {e}", target.display()))
+                .map_err(|e| {
+                    format!(
+                        "{op} {relative}: cannot read {}: {e}",
+                        shown_target.display()
+                    )
+                })
                 .and_then(|text| {
                     content_value(&op, text, relative, YamlLimits::default().max_bytes)
                         .map_err(|e| format!("{op}: {e}"))
@@ -167,12 +203,17 @@ fn resolve_placeholders(file: &Path, value: &mut Value, path: &str) -> Vec<(Stri
                 } else {
                     format!("{path}.{key}")
                 };
-                problems.extend(resolve_placeholders(file, child, &child_path));
+                problems.extend(resolve_placeholders(file, shown, child, &child_path));
             }
         }
         Value::Array(items) => {
             for (i, child) in items.iter_mut().enumerate() {
-                problems.extend(resolve_placeholders(file, child, &format!("{path}.{i}")));
+                problems.extend(resolve_placeholders(
+                    file,
+                    shown,
+                    child,
+                    &format!("{path}.{i}"),
+                ));
             }
         }
         _ => {}

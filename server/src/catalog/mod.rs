@@ -16,6 +16,7 @@ pub mod model;
 pub mod placeholder;
 pub mod search;
 pub mod stitch;
+pub mod webhook;
 pub mod yaml;
 
 use std::sync::Arc;
