@@ -21,13 +21,19 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
+/// What the server reads: one catalog file tree, or git repositories named by a config file.
+pub enum CatalogSource {
+    File(PathBuf),
+    Git(PathBuf),
+}
+
 impl Server {
     /// Starts `atrium serve` on a free loopback port, reading the catalog rooted at `root_file`.
     pub fn spawn(
         atrium: &Path,
         database_url: &str,
         dir: &Path,
-        root_file: &Path,
+        source: &CatalogSource,
     ) -> anyhow::Result<Self> {
         let port = free_port()?;
         let log = dir.join("atrium.log");
@@ -47,16 +53,26 @@ impl Server {
             .env("ATRIUM_LISTEN", format!("127.0.0.1:{port}"))
             .env("DATABASE_URL", database_url)
             .env("ATRIUM_CATALOG_FILE_ROOTS", dir)
-            .env(
-                "ATRIUM_CATALOG_LOCATIONS",
-                format!("file:{}", root_file.display()),
-            )
             .env("ATRIUM_CATALOG_REFRESH_INTERVAL_SECONDS", "3600")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
             .kill_on_drop(true);
+        match source {
+            CatalogSource::File(root_file) => {
+                command.env(
+                    "ATRIUM_CATALOG_LOCATIONS",
+                    format!("file:{}", root_file.display()),
+                );
+            }
+            CatalogSource::Git(config_file) => {
+                command
+                    .arg("--config")
+                    .arg(config_file)
+                    .env("ATRIUM_WEBHOOK_SECRET_GITHUB", crate::git::WEBHOOK_SECRET);
+            }
+        }
         let spawned_at = Instant::now();
         let child = command
             .spawn()

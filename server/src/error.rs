@@ -28,6 +28,9 @@ pub enum AppError {
     /// The request is understood but refused by configuration (403, `NotAllowedError`).
     #[error("{0}")]
     NotAllowed(String),
+    /// The caller could not prove who it is: a missing or wrong signature (401, `AuthenticationError`).
+    #[error("{0}")]
+    Unauthorized(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -54,6 +57,7 @@ impl AppError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::NotAllowed(_) => StatusCode::FORBIDDEN,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -65,6 +69,7 @@ impl AppError {
             Self::NotFound(_) => "NotFoundError",
             Self::Conflict(_) => "ConflictError",
             Self::NotAllowed(_) => "NotAllowedError",
+            Self::Unauthorized(_) => "AuthenticationError",
             Self::Database(_) | Self::Internal(_) => "Error",
         }
     }

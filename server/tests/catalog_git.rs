@@ -567,3 +567,227 @@ async fn https_remotes_send_the_configured_token(pool: PgPool) {
         "a rejected token is reported, and not shown: {messages:?}"
     );
 }
+
+/// HMAC-SHA256 (RFC 2104) of `body`, hex: what GitHub and Gitea sign webhook deliveries with. Written
+/// out here so the test does not share the server's implementation.
+fn hmac_sha256_hex(secret: &str, body: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut key = secret.as_bytes().to_vec();
+    if key.len() > 64 {
+        key = Sha256::digest(&key).to_vec();
+    }
+    key.resize(64, 0);
+    let pad = |byte: u8| key.iter().map(|k| k ^ byte).collect::<Vec<u8>>();
+    let inner = Sha256::digest([pad(0x36), body.to_vec()].concat());
+    let outer = Sha256::digest([pad(0x5c), inner.to_vec()].concat());
+    outer.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn deliver(
+    app: &TestApp,
+    headers: &[(&str, String)],
+    body: &serde_json::Value,
+) -> (StatusCode, serde_json::Value) {
+    let mut request = axum::http::Request::builder()
+        .method(axum::http::Method::POST)
+        .uri("/api/catalog/webhooks/git")
+        .header("content-type", "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let request = request
+        .body(axum::body::Body::from(body.to_string()))
+        .expect("request");
+    let (status, _, bytes) = app.send_raw(request).await;
+    (status, serde_json::from_slice(&bytes).unwrap_or_default())
+}
+
+fn github_push(clone_url: &str, git_ref: &str) -> serde_json::Value {
+    json!({
+        "ref": git_ref,
+        "before": "0000000000000000000000000000000000000000",
+        "after": "1111111111111111111111111111111111111111",
+        "repository": {
+            "full_name": "acme/shop",
+            "clone_url": clone_url,
+            "ssh_url": "git@github.invalid:acme/shop.git",
+            "html_url": "https://github.invalid/acme/shop",
+            "default_branch": "main"
+        },
+        "pusher": {"name": "pat"}
+    })
+}
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn a_signed_push_webhook_refreshes_only_the_pushed_repository(pool: PgPool) {
+    let repos = tempfile::tempdir().expect("tempdir");
+    let mut one = BareRepo::create(repos.path(), "one.git");
+    one.commit(
+        &[("catalog-info.yaml", Some(&component("one", "v1")))],
+        "initial",
+    );
+    let mut two = BareRepo::create(repos.path(), "two.git");
+    two.commit(
+        &[("catalog-info.yaml", Some(&component("two", "v1")))],
+        "initial",
+    );
+    let remotes = [one.url(), two.url()];
+    let app = TestApp::with_config(pool, |c| {
+        c.git.repositories = remotes
+            .iter()
+            .map(|url| GitRepositoryConfig {
+                url: Some(url.clone()),
+                branch: Some("main".into()),
+                ..GitRepositoryConfig::default()
+            })
+            .collect();
+        c.git.webhook_secrets.github = Some("gh-secret".into());
+        c.git.webhook_secrets.gitlab = Some("gl-token".into());
+        c.git.webhook_secrets.gitea = Some("gt-secret".into());
+    })
+    .await;
+    app.state
+        .catalog
+        .sync_configured_locations()
+        .await
+        .expect("registered");
+    app.process().await;
+    one.commit(
+        &[("catalog-info.yaml", Some(&component("one", "v2")))],
+        "push",
+    );
+    two.commit(
+        &[("catalog-info.yaml", Some(&component("two", "v2")))],
+        "push",
+    );
+
+    // A forged delivery is refused and refreshes nothing.
+    let payload = github_push(&one.url(), "refs/heads/main");
+    let forged = deliver(
+        &app,
+        &[
+            ("x-github-event", "push".into()),
+            (
+                "x-hub-signature-256",
+                format!(
+                    "sha256={}",
+                    hmac_sha256_hex("guess", payload.to_string().as_bytes())
+                ),
+            ),
+        ],
+        &payload,
+    )
+    .await;
+    assert_eq!(forged.0, StatusCode::UNAUTHORIZED, "{}", forged.1);
+    app.process().await;
+    assert_eq!(
+        app.entity("component", "one").await["metadata"]["description"],
+        "v1"
+    );
+
+    // A push to another branch concerns no followed repository.
+    let other_branch = github_push(&one.url(), "refs/heads/feature");
+    let response = deliver(
+        &app,
+        &[
+            ("x-github-event", "push".into()),
+            (
+                "x-hub-signature-256",
+                format!(
+                    "sha256={}",
+                    hmac_sha256_hex("gh-secret", other_branch.to_string().as_bytes())
+                ),
+            ),
+        ],
+        &other_branch,
+    )
+    .await;
+    assert_eq!(response.0, StatusCode::ACCEPTED, "{}", response.1);
+    assert_eq!(response.1["refreshed"], json!([]));
+
+    // GitHub: signed push to main of `one` refreshes `one` only.
+    let response = deliver(
+        &app,
+        &[
+            ("x-github-event", "push".into()),
+            (
+                "x-hub-signature-256",
+                format!(
+                    "sha256={}",
+                    hmac_sha256_hex("gh-secret", payload.to_string().as_bytes())
+                ),
+            ),
+        ],
+        &payload,
+    )
+    .await;
+    assert_eq!(response.0, StatusCode::ACCEPTED, "{}", response.1);
+    assert_eq!(
+        response.1["refreshed"],
+        json!([format!("{}#main", one.url())])
+    );
+    app.process().await;
+    assert_eq!(
+        app.entity("component", "one").await["metadata"]["description"],
+        "v2"
+    );
+    assert_eq!(
+        app.entity("component", "two").await["metadata"]["description"],
+        "v1",
+        "a repository nobody pushed to waits for its interval"
+    );
+
+    // GitLab: the secret token header, and the project's URLs.
+    let gitlab = json!({
+        "object_kind": "push",
+        "ref": "refs/heads/main",
+        "after": "2222222222222222222222222222222222222222",
+        "project": {
+            "path_with_namespace": "acme/two",
+            "git_http_url": two.url(),
+            "git_ssh_url": "git@gitlab.invalid:acme/two.git",
+            "web_url": "https://gitlab.invalid/acme/two",
+            "default_branch": "main"
+        }
+    });
+    let response = deliver(
+        &app,
+        &[
+            ("x-gitlab-event", "Push Hook".into()),
+            ("x-gitlab-token", "gl-token".into()),
+        ],
+        &gitlab,
+    )
+    .await;
+    assert_eq!(response.0, StatusCode::ACCEPTED, "{}", response.1);
+    app.process().await;
+    assert_eq!(
+        app.entity("component", "two").await["metadata"]["description"],
+        "v2"
+    );
+
+    // Gitea signs without a prefix, and also sends GitHub's headers.
+    two.commit(
+        &[("catalog-info.yaml", Some(&component("two", "v3")))],
+        "push",
+    );
+    let gitea = github_push(&two.url(), "refs/heads/main");
+    let signature = hmac_sha256_hex("gt-secret", gitea.to_string().as_bytes());
+    let response = deliver(
+        &app,
+        &[
+            ("x-gitea-event", "push".into()),
+            ("x-gitea-signature", signature.clone()),
+            ("x-github-event", "push".into()),
+            ("x-hub-signature-256", format!("sha256={signature}")),
+        ],
+        &gitea,
+    )
+    .await;
+    assert_eq!(response.0, StatusCode::ACCEPTED, "{}", response.1);
+    app.process().await;
+    assert_eq!(
+        app.entity("component", "two").await["metadata"]["description"],
+        "v3"
+    );
+}

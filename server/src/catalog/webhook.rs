@@ -75,18 +75,9 @@ impl Provider {
     /// The environment variable that holds this provider's webhook secret.
     pub fn secret_env(self) -> &'static str {
         match self {
-            Self::GitHub => "ATRIUM_CATALOG_GITHUB_WEBHOOK_SECRET",
-            Self::GitLab => "ATRIUM_CATALOG_GITLAB_WEBHOOK_SECRET",
-            Self::Gitea => "ATRIUM_CATALOG_GITEA_WEBHOOK_SECRET",
-        }
-    }
-
-    /// The `atrium.yaml` field that holds this provider's webhook secret.
-    pub fn secret_setting(self) -> &'static str {
-        match self {
-            Self::GitHub => "catalog.github_webhook_secret",
-            Self::GitLab => "catalog.gitlab_webhook_secret",
-            Self::Gitea => "catalog.gitea_webhook_secret",
+            Self::GitHub => "ATRIUM_WEBHOOK_SECRET_GITHUB",
+            Self::GitLab => "ATRIUM_WEBHOOK_SECRET_GITLAB",
+            Self::Gitea => "ATRIUM_WEBHOOK_SECRET_GITEA",
         }
     }
 }
@@ -171,10 +162,9 @@ pub enum WebhookError {
     /// and no credential the sender could add would make it acceptable until an operator sets the
     /// secret; it is not the client's input that is wrong, so not 400).
     #[error(
-        "{provider} webhooks are not enabled on this server: set {env} (or {setting} in atrium.yaml) \
-         to the webhook's secret",
-        env = provider.secret_env(),
-        setting = provider.secret_setting()
+        "{provider} webhooks are not enabled on this server: set the environment variable {env} to \
+         the webhook's secret",
+        env = provider.secret_env()
     )]
     SecretNotConfigured { provider: Provider },
     /// The signature or token is missing or does not match (401).

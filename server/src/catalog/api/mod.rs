@@ -8,6 +8,7 @@ mod facets;
 mod locations;
 mod query;
 mod validate;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -45,6 +46,7 @@ pub fn router() -> Router<AppState> {
             get(facets::get_entity_facets).post(facets::query_entity_facets),
         )
         .route("/refresh", post(entities::refresh_entity))
+        .route("/webhooks/git", post(webhooks::git_push))
         .route("/validate-entity", post(validate::validate_entity))
         .route("/analyze-location", post(locations::analyze_location))
         .route(

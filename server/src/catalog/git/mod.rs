@@ -10,6 +10,7 @@
 //! branch name cannot contain `:` (git refuses such ref names).
 
 pub mod cache;
+pub mod refresh;
 pub mod web;
 
 use std::path::PathBuf;
@@ -368,35 +369,10 @@ fn expand_organisation(base: &str, names: &[String]) -> Result<Vec<String>, Stri
     Ok(remotes)
 }
 
-/// A comparison key for remotes and repository URLs: `github.com/acme/payments` for every https, ssh
-/// and scp spelling of the same repository (host and path lower-cased, user, port and `.git` dropped);
-/// `file:///srv/git/payments` for local ones (case kept).
+/// A comparison key for remotes and repository URLs, so that every https, ssh and scp spelling of one
+/// repository matches (see `webhook::normalize_repo_url`); an unparseable remote is its own key.
 pub fn remote_key(remote: &str) -> String {
-    let trimmed = remote.trim().trim_end_matches('/');
-    let trimmed = trimmed.strip_suffix(".git").unwrap_or(trimmed);
-    if let Some(path) = trimmed.strip_prefix("file://") {
-        return format!("file://{path}");
-    }
-    let (host, path) = match trimmed.split_once("://") {
-        Some((_, rest)) => {
-            let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
-            let (host_port, path) = rest.split_once('/').unwrap_or((rest, ""));
-            let host = host_port.split(':').next().unwrap_or(host_port);
-            (host.to_owned(), path.to_owned())
-        }
-        None => match trimmed.split_once(':') {
-            Some((user_host, path)) => {
-                let host = user_host.rsplit_once('@').map_or(user_host, |(_, h)| h);
-                (host.to_owned(), path.to_owned())
-            }
-            None => (String::new(), trimmed.to_owned()),
-        },
-    };
-    format!(
-        "{}/{}",
-        host.to_lowercase(),
-        path.trim_matches('/').to_lowercase()
-    )
+    crate::catalog::webhook::normalize_repo_url(remote).unwrap_or_else(|| remote.to_owned())
 }
 
 #[cfg(test)]

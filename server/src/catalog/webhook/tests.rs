@@ -167,7 +167,7 @@ fn github_wrong_signature_is_unauthorized() {
     let message = err.to_string();
     assert!(message.contains("X-Hub-Signature-256"), "{message}");
     assert!(
-        message.contains("ATRIUM_CATALOG_GITHUB_WEBHOOK_SECRET"),
+        message.contains("ATRIUM_WEBHOOK_SECRET_GITHUB"),
         "{message}"
     );
     assert!(!message.contains(SECRET), "never shows the secret");
@@ -225,8 +225,7 @@ fn github_without_configured_secret_names_the_setting() {
             "{message}"
         );
         assert!(
-            message.contains("ATRIUM_CATALOG_GITHUB_WEBHOOK_SECRET")
-                && message.contains("catalog.github_webhook_secret"),
+            message.contains("ATRIUM_WEBHOOK_SECRET_GITHUB"),
             "{message}"
         );
     }
@@ -416,10 +415,7 @@ fn gitlab_without_configured_secret_names_the_setting() {
     )
     .expect_err("refused");
     assert_eq!(err.status(), StatusCode::FORBIDDEN);
-    assert!(
-        err.to_string()
-            .contains("ATRIUM_CATALOG_GITLAB_WEBHOOK_SECRET")
-    );
+    assert!(err.to_string().contains("ATRIUM_WEBHOOK_SECRET_GITLAB"));
 }
 
 #[test]
@@ -523,10 +519,7 @@ fn gitea_wrong_missing_or_prefixed_signature_is_unauthorized() {
         err.to_string().contains("X-Gitea-Signature does not match"),
         "{err}"
     );
-    assert!(
-        err.to_string()
-            .contains("ATRIUM_CATALOG_GITEA_WEBHOOK_SECRET")
-    );
+    assert!(err.to_string().contains("ATRIUM_WEBHOOK_SECRET_GITEA"));
 
     // Gitea sends an empty signature when the hook has no secret.
     let mut unsigned = gitea_headers("push", GITEA_PUSH, SECRET, false);
@@ -554,8 +547,7 @@ fn gitea_without_configured_secret_and_other_events() {
     let err = parse(&map, GITEA_PUSH.as_bytes(), &secrets_without).expect_err("refused");
     assert_eq!(err.status(), StatusCode::FORBIDDEN);
     assert!(
-        err.to_string()
-            .contains("ATRIUM_CATALOG_GITEA_WEBHOOK_SECRET"),
+        err.to_string().contains("ATRIUM_WEBHOOK_SECRET_GITEA"),
         "{err}"
     );
 
