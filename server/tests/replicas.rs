@@ -372,8 +372,6 @@ async fn a_replica_killed_mid_batch_loses_nothing(pool: PgPool) {
 /// swallow it until the next scheduled refresh. One replica, so that the outcome does not depend on
 /// another replica happening to poll during the read.
 #[sqlx::test(migrations = false)]
-#[ignore = "bug: the store of the read in flight sets next_refresh_at = now() + refresh interval \
-            (ingest/store.rs), overwriting the refresh request made after the claim"]
 async fn a_refresh_requested_during_a_read_is_not_lost(pool: PgPool) {
     let host = CatalogHost::start().await;
     host.put("/svc.yaml", &component("svc", "first", None));
@@ -443,8 +441,6 @@ async fn a_refresh_requested_during_a_read_is_not_lost(pool: PgPool) {
 /// the other's lease runs out, so every store is fenced off by the newer claim. The location must still
 /// be stored eventually.
 #[sqlx::test(migrations = false)]
-#[ignore = "bug: the lease is never renewed during a read, so with two replicas a location whose \
-            read outlasts processing_lease_seconds is re-claimed and fenced off forever"]
 async fn a_read_longer_than_the_lease_is_still_stored(pool: PgPool) {
     let host = CatalogHost::start().await;
     host.put("/svc.yaml", &component("svc", "first", None));

@@ -82,7 +82,9 @@ pub async fn process_due_locations(
     let results: Vec<anyhow::Result<store::StoreStats>> = futures::stream::iter(jobs)
         .map(|job| async move {
             let started = std::time::Instant::now();
-            let output = process_location(reader, &job).await;
+            let lease = config.processing_lease_seconds as f64;
+            let output =
+                while_holding_lease(pool, &job, lease, process_location(reader, &job)).await;
             let stats = store_with_retry(pool, &job, output, config).await?;
             metrics::histogram!("atrium_catalog_location_processing_seconds")
                 .record(started.elapsed().as_secs_f64());
@@ -103,6 +105,43 @@ pub async fn process_due_locations(
     metrics::counter!("atrium_catalog_entities_written_total")
         .increment(round.entities_written as u64);
     Ok(round)
+}
+
+/// Runs `work` while renewing the claim on `job` every third of the lease, so that a read slower than the
+/// lease (a slow host, a large repository) is not claimed again by another replica and then fenced off.
+/// A renewal only applies while the claim token is still this worker's; storing clears the token, so a
+/// renewal that arrives late never moves the stored schedule.
+async fn while_holding_lease<T>(
+    pool: &PgPool,
+    job: &LocationJob,
+    lease_seconds: f64,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    let Some(token) = job.claim_token else {
+        return work.await;
+    };
+    let every = Duration::from_secs_f64((lease_seconds / 3.0).max(0.2));
+    let renew = async {
+        loop {
+            tokio::time::sleep(every).await;
+            let renewed = sqlx::query(
+                "update location set next_refresh_at = now() + make_interval(secs => $3)
+                 where id = $1 and claim_token = $2",
+            )
+            .bind(job.id)
+            .bind(token)
+            .bind(lease_seconds)
+            .execute(pool)
+            .await;
+            if let Err(e) = renewed {
+                tracing::warn!(error = %e, location = %job.target, "renewing a lease failed");
+            }
+        }
+    };
+    tokio::select! {
+        output = work => output,
+        () = renew => unreachable!("renewing loops until the work is done"),
+    }
 }
 
 /// Two workers can deadlock on a popular entity; Postgres aborts one, which simply tries again.

@@ -173,7 +173,7 @@ pub async fn store_output(
     // a failed read it is retried on the timer like any location.
     let driven_by_repository = job.location_type == "git-file" && !output.read_failed;
     sqlx::query(
-        "update location set errors = $2, last_refreshed_at = now(),
+        "update location set errors = $2, last_refreshed_at = now(), claim_token = null,
          next_refresh_at = case when $4 then 'infinity' else now() + make_interval(secs => $3) end
          where id = $1",
     )
