@@ -240,7 +240,6 @@ pub async fn measure(
     database_url: &str,
     dir: &Path,
     source: &GitSource,
-    generated: &Generated,
 ) -> anyhow::Result<GitResults> {
     println!(
         "\n== git: {} repositories under {}",
@@ -352,7 +351,7 @@ pub async fn measure(
     // 3. A group with many members and a component with many dependents, 1k then 10k.
     let mut fanout = Vec::new();
     for size in [1_000, 10_000] {
-        let result = fanout_repository(client, base, dir, size, generated).await?;
+        let result = fanout_repository(client, base, database_url, dir, size).await?;
         println!(
             "  group of {size} members + component with {size} dependents ({} entities): ingested and stitched in {}; GET the group: {}",
             2 * size + 2,
@@ -376,9 +375,9 @@ pub async fn measure(
 async fn fanout_repository(
     client: &reqwest::Client,
     base: &str,
+    database_url: &str,
     dir: &Path,
     size: usize,
-    _generated: &Generated,
 ) -> anyhow::Result<Fanout> {
     let group = format!("fanout-team-{size}");
     let hub = format!("fanout-core-{size}");
@@ -433,23 +432,25 @@ async fn fanout_repository(
     };
     let group_url = format!("{base}/api/catalog/entities/by-name/group/default/{group}");
     let hub_url = format!("{base}/api/catalog/entities/by-name/component/default/{hub}");
+    // Done when every entity of the repository is stitched and nothing is queued any more.
+    let done = format!(
+        "select (select count(*) from entity where name like 'fanout-{size}-%' and final is not null) = {}
+            and not exists (select 1 from stitch_queue)
+            and not exists (select 1 from entity where final is null)",
+        2 * size
+    );
     let ingest = until(started, POLL_SLOW, "fanout ingestion", || async {
-        let get = |url: String| async move {
-            client
-                .get(url)
-                .send()
-                .await
-                .ok()?
-                .json::<Value>()
-                .await
-                .ok()
-        };
-        let (Some(g), Some(h)) = (get(group_url.clone()).await, get(hub_url.clone()).await) else {
-            return false;
-        };
-        relations(&g, "hasMember") == size && relations(&h, "dependencyOf") == size
+        psql(database_url, &done).is_ok_and(|t| t.trim() == "t")
     })
     .await?;
+    let get = |url: String| async move { client.get(url).send().await?.json::<Value>().await };
+    let (g, h) = (get(group_url.clone()).await?, get(hub_url).await?);
+    anyhow::ensure!(
+        relations(&g, "hasMember") == size && relations(&h, "dependencyOf") == size,
+        "the hubs show {} members and {} dependents, expected {size}",
+        relations(&g, "hasMember"),
+        relations(&h, "dependencyOf")
+    );
     let fetch_started = Instant::now();
     let body = client.get(&group_url).send().await?.bytes().await?;
     let group_fetch = fetch_started.elapsed();

@@ -680,17 +680,9 @@ async fn bench(
         mem_loaded.rss_mib, mem_loaded.hwm_mib
     );
     let git = match git_source {
-        Some(source) => Some(
-            git::measure(
-                &client,
-                &server.base,
-                &args.database_url,
-                dir,
-                source,
-                generated,
-            )
-            .await?,
-        ),
+        Some(source) => {
+            Some(git::measure(&client, &server.base, &args.database_url, dir, source).await?)
+        }
         None => None,
     };
     Ok(Results {
