@@ -791,3 +791,81 @@ async fn a_signed_push_webhook_refreshes_only_the_pushed_repository(pool: PgPool
         "v3"
     );
 }
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn an_organisation_glob_reads_every_repository_in_the_directory(pool: PgPool) {
+    let repos = tempfile::tempdir().expect("tempdir");
+    for name in ["alpha", "beta"] {
+        let mut repo = BareRepo::create(repos.path(), &format!("{name}.git"));
+        repo.commit(
+            &[(
+                "catalog-info.yaml",
+                Some(&component(name, "in the organisation")),
+            )],
+            "initial",
+        );
+    }
+    let mut ignored = BareRepo::create(repos.path(), "scratch");
+    ignored.commit(
+        &[(
+            "catalog-info.yaml",
+            Some(&component("scratch", "not matched")),
+        )],
+        "initial",
+    );
+    let organisation = format!("file://{}", repos.path().display());
+    let app = TestApp::with_config(pool, |c| {
+        c.git.repositories = vec![GitRepositoryConfig {
+            organisation: Some(organisation.clone()),
+            repositories: vec!["*.git".into()],
+            web_url: Some("https://git.example.test/acme".into()),
+            ..GitRepositoryConfig::default()
+        }];
+    })
+    .await;
+    app.state
+        .catalog
+        .sync_configured_locations()
+        .await
+        .expect("registered");
+    app.process().await;
+    for name in ["alpha", "beta"] {
+        let entity = app.entity("component", name).await;
+        assert_eq!(
+            entity["metadata"]["annotations"]["backstage.io/view-url"],
+            format!("https://git.example.test/acme/{name}/blob/HEAD/catalog-info.yaml"),
+            "the organisation's web address plus the repository name"
+        );
+    }
+    assert_eq!(
+        app.entity_status("component", "scratch").await,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn refreshing_an_entity_fetches_its_repository(pool: PgPool) {
+    let repos = tempfile::tempdir().expect("tempdir");
+    let mut shop = BareRepo::create(repos.path(), "shop.git");
+    shop.commit(
+        &[("catalog-info.yaml", Some(&component("shop-web", "old")))],
+        "initial",
+    );
+    let app = app_following(pool, &[&shop]).await;
+    shop.commit(
+        &[("catalog-info.yaml", Some(&component("shop-web", "new")))],
+        "push",
+    );
+    let response = app
+        .post(
+            "/api/catalog/refresh",
+            json!({"entityRef": "component:default/shop-web"}),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    app.process().await;
+    assert_eq!(
+        app.entity("component", "shop-web").await["metadata"]["description"],
+        "new"
+    );
+}

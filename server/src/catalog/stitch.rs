@@ -31,6 +31,7 @@ struct StitchRow {
 /// Stitches up to `limit` queued entities. Returns how many queue entries were consumed (0 = idle).
 pub async fn stitch_batch(pool: &PgPool, limit: i64) -> Result<usize, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    crate::db::plan_each_execution(&mut tx).await?;
     let taken: Vec<String> = sqlx::query_scalar(
         "delete from stitch_queue where ctid = any(array(
            select ctid from stitch_queue order by queued_at limit $1 for update skip locked))

@@ -474,3 +474,97 @@ fn dir_size(path: &Path) -> u64 {
     }
     total
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repository_with_a_file(dir: &Path, name: &str) -> GitRepo {
+        let path = dir.join(name);
+        let git = Repository::init_bare(&path).expect("init");
+        let blob = git.blob(&vec![b'x'; 64 * 1024]).expect("blob");
+        let mut tree = git.treebuilder(None).expect("tree");
+        tree.insert("catalog-info.yaml", blob, 0o100644)
+            .expect("insert");
+        let tree = git.find_tree(tree.write().expect("write")).expect("tree");
+        let who = git2::Signature::now("t", "t@example.test").expect("signature");
+        git.commit(Some("HEAD"), &who, &who, "c", &tree, &[])
+            .expect("commit");
+        GitRepo::parse(&format!("file://{}", path.display())).expect("remote")
+    }
+
+    fn settings() -> RepoSettings {
+        RepoSettings {
+            catalog_files: vec!["**/catalog-info.yaml".into()],
+            token_env: None,
+            token_file: None,
+            username: "x".into(),
+            ssh_key: None,
+            web_url: None,
+            provider: None,
+            configured: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_cache_is_trimmed_least_recently_used_first() {
+        let remotes = tempfile::tempdir().expect("tempdir");
+        let cache_dir = tempfile::tempdir().expect("tempdir");
+        let config = GitConfig {
+            cache_dir: cache_dir.path().to_path_buf(),
+            cache_max_megabytes: 0,
+            ..GitConfig::default()
+        };
+        let cache = GitCache::new(&config);
+        let first = repository_with_a_file(remotes.path(), "first.git");
+        let second = repository_with_a_file(remotes.path(), "second.git");
+        let snapshot = cache
+            .snapshot(&first, &settings())
+            .await
+            .expect("first fetch");
+        assert_eq!(snapshot.files.len(), 1);
+        let (first_path, _) = cache.slot(&first);
+        assert!(first_path.exists());
+        cache
+            .snapshot(&second, &settings())
+            .await
+            .expect("second fetch");
+        let (second_path, _) = cache.slot(&second);
+        assert!(
+            !first_path.exists(),
+            "over the cap, the least recently used repository goes"
+        );
+        assert!(second_path.exists(), "the one just fetched stays");
+        // A trimmed repository is fetched again when it is needed.
+        let file = GitFile {
+            repo: first.clone(),
+            path: "catalog-info.yaml".into(),
+            commit: Some(snapshot.commit.clone()),
+        };
+        let content = cache
+            .read(&file, &settings(), 1024 * 1024)
+            .await
+            .expect("read");
+        assert_eq!(content.len(), 64 * 1024);
+    }
+
+    #[tokio::test]
+    async fn a_fetch_larger_than_the_limit_is_stopped() {
+        let remotes = tempfile::tempdir().expect("tempdir");
+        let cache_dir = tempfile::tempdir().expect("tempdir");
+        let cache = GitCache::new(&GitConfig {
+            cache_dir: cache_dir.path().to_path_buf(),
+            max_repository_megabytes: 0,
+            ..GitConfig::default()
+        });
+        let repo = repository_with_a_file(remotes.path(), "big.git");
+        let err = cache
+            .snapshot(&repo, &settings())
+            .await
+            .expect_err("too big");
+        assert!(
+            err.to_string().contains("max_repository_megabytes"),
+            "{err}"
+        );
+    }
+}
