@@ -78,19 +78,3 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
         .context("running database migrations")?;
     Ok(())
 }
-
-/// Makes Postgres plan every statement of this transaction for its actual parameters.
-///
-/// sqlx prepares statements once per connection; after five executions Postgres may switch to a generic
-/// plan made without the parameters, and keeps it until the table's statistics change. The ingestion
-/// statements take arrays of hundreds of keys against tables that grow from empty to 100k rows while
-/// the same connections run them: a generic plan chosen early (a sequential scan of `stitch_queue`
-/// filtered by `entity_key = any($1)`) made each stitch batch take 0.7 s instead of 27 ms, measured
-/// with EXPLAIN ANALYZE during the 100k benchmark. Planning these few statements costs well under a
-/// millisecond each.
-pub async fn plan_each_execution(tx: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("set local plan_cache_mode = force_custom_plan")
-        .execute(tx)
-        .await?;
-    Ok(())
-}

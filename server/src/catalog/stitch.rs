@@ -26,12 +26,12 @@ struct StitchRow {
     processed: Json<Value>,
     errors: Json<Vec<ProcessingError>>,
     etag: Option<String>,
+    facet_hash: Option<String>,
 }
 
 /// Stitches up to `limit` queued entities. Returns how many queue entries were consumed (0 = idle).
 pub async fn stitch_batch(pool: &PgPool, limit: i64) -> Result<usize, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    crate::db::plan_each_execution(&mut tx).await?;
     let taken: Vec<String> = sqlx::query_scalar(
         "delete from stitch_queue where ctid = any(array(
            select ctid from stitch_queue order by queued_at limit $1 for update skip locked))
@@ -51,8 +51,8 @@ pub async fn stitch_batch(pool: &PgPool, limit: i64) -> Result<usize, sqlx::Erro
         .collect();
 
     let rows: Vec<StitchRow> = sqlx::query_as(
-        "select id, entity_key, kind, processed, errors, etag from entity where entity_key = any($1)
-         order by entity_key for update",
+        "select id, entity_key, kind, processed, errors, etag, facet_hash from entity
+         where entity_key = any($1) order by entity_key for update",
     )
     .bind(&keys)
     .fetch_all(&mut *tx)
@@ -102,6 +102,8 @@ pub async fn stitch_batch(pool: &PgPool, limit: i64) -> Result<usize, sqlx::Erro
     let mut etags = Vec::new();
     let mut searches = Vec::new();
     let mut texts = Vec::new();
+    let mut facet_hashes = Vec::new();
+    let mut refaceted = Vec::new();
     let mut facet_ids = Vec::new();
     let mut facet_kinds = Vec::new();
     let mut facet_keys = Vec::new();
@@ -120,12 +122,19 @@ pub async fn stitch_batch(pool: &PgPool, limit: i64) -> Result<usize, sqlx::Erro
         if etag.is_some() && etag == row.etag {
             continue; // nothing visible changed: no write
         }
-        for (key, value) in index.facets {
-            facet_ids.push(row.id);
-            facet_kinds.push(row.kind.clone());
-            facet_keys.push(key);
-            facet_values.push(value);
+        // Relations change most while a catalog is ingested, and they are not facets: most re-stitches
+        // leave the facet rows as they are.
+        let facet_hash = facet_hash(&index.facets);
+        if row.facet_hash.as_deref() != Some(facet_hash.as_str()) {
+            refaceted.push(row.id);
+            for (key, value) in index.facets {
+                facet_ids.push(row.id);
+                facet_kinds.push(row.kind.clone());
+                facet_keys.push(key);
+                facet_values.push(value);
+            }
         }
+        facet_hashes.push(facet_hash);
         ids.push(row.id);
         finals.push(body.to_string());
         etags.push(etag);
@@ -134,8 +143,10 @@ pub async fn stitch_batch(pool: &PgPool, limit: i64) -> Result<usize, sqlx::Erro
     }
     if !ids.is_empty() {
         sqlx::query(
-            "update entity set final = u.final, etag = u.etag, search = u.search, search_text = u.text
-             from unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::text[]) as u(id, final, etag, search, text)
+            "update entity set final = u.final, etag = u.etag, search = u.search, search_text = u.text,
+               facet_hash = u.facet_hash
+             from unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::text[])
+               as u(id, final, etag, search, text, facet_hash)
              where entity.id = u.id",
         )
         .bind(&ids)
@@ -143,10 +154,13 @@ pub async fn stitch_batch(pool: &PgPool, limit: i64) -> Result<usize, sqlx::Erro
         .bind(etags)
         .bind(searches)
         .bind(texts)
+        .bind(facet_hashes)
         .execute(&mut *tx)
         .await?;
+    }
+    if !refaceted.is_empty() {
         sqlx::query("delete from entity_facet where entity_id = any($1)")
-            .bind(&ids)
+            .bind(&refaceted)
             .execute(&mut *tx)
             .await?;
         sqlx::query(
@@ -162,6 +176,18 @@ pub async fn stitch_batch(pool: &PgPool, limit: i64) -> Result<usize, sqlx::Erro
     }
     tx.commit().await?;
     Ok(taken.len() + duplicates as usize)
+}
+
+/// Identifies a set of facet rows (their order is deterministic: `search::build` walks the body in order).
+fn facet_hash(facets: &[(String, String)]) -> String {
+    let mut digest = Sha256::new();
+    for (key, value) in facets {
+        digest.update(key.as_bytes());
+        digest.update([0]);
+        digest.update(value.as_bytes());
+        digest.update([0]);
+    }
+    hex(&digest.finalize()[..16])
 }
 
 /// Builds the final body and its search index. Pure, so it is unit-tested without a database.

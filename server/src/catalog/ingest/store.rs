@@ -41,7 +41,6 @@ pub async fn store_output(
     refresh_interval_seconds: f64,
 ) -> Result<StoreStats, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    crate::db::plan_each_execution(&mut tx).await?;
     let mut stats = StoreStats::default();
     // The location may have been deleted while we read it, or our lease may have run out and another
     // worker claimed it since (the token changed): then this result is stale and nothing is stored.
