@@ -602,6 +602,24 @@ async fn deliver(
     (status, serde_json::from_slice(&bytes).unwrap_or_default())
 }
 
+/// A GitHub push delivery signed with `secret`.
+async fn deliver_github(
+    app: &TestApp,
+    secret: &str,
+    payload: &serde_json::Value,
+) -> (StatusCode, serde_json::Value) {
+    let signature = hmac_sha256_hex(secret, payload.to_string().as_bytes());
+    deliver(
+        app,
+        &[
+            ("x-github-event", "push".into()),
+            ("x-hub-signature-256", format!("sha256={signature}")),
+        ],
+        payload,
+    )
+    .await
+}
+
 fn github_push(clone_url: &str, git_ref: &str) -> serde_json::Value {
     json!({
         "ref": git_ref,
@@ -663,21 +681,7 @@ async fn a_signed_push_webhook_refreshes_only_the_pushed_repository(pool: PgPool
 
     // A forged delivery is refused and refreshes nothing.
     let payload = github_push(&one.url(), "refs/heads/main");
-    let forged = deliver(
-        &app,
-        &[
-            ("x-github-event", "push".into()),
-            (
-                "x-hub-signature-256",
-                format!(
-                    "sha256={}",
-                    hmac_sha256_hex("guess", payload.to_string().as_bytes())
-                ),
-            ),
-        ],
-        &payload,
-    )
-    .await;
+    let forged = deliver_github(&app, "guess", &payload).await;
     assert_eq!(forged.0, StatusCode::UNAUTHORIZED, "{}", forged.1);
     app.process().await;
     assert_eq!(
@@ -687,40 +691,12 @@ async fn a_signed_push_webhook_refreshes_only_the_pushed_repository(pool: PgPool
 
     // A push to another branch concerns no followed repository.
     let other_branch = github_push(&one.url(), "refs/heads/feature");
-    let response = deliver(
-        &app,
-        &[
-            ("x-github-event", "push".into()),
-            (
-                "x-hub-signature-256",
-                format!(
-                    "sha256={}",
-                    hmac_sha256_hex("gh-secret", other_branch.to_string().as_bytes())
-                ),
-            ),
-        ],
-        &other_branch,
-    )
-    .await;
+    let response = deliver_github(&app, "gh-secret", &other_branch).await;
     assert_eq!(response.0, StatusCode::ACCEPTED, "{}", response.1);
     assert_eq!(response.1["refreshed"], json!([]));
 
     // GitHub: signed push to main of `one` refreshes `one` only.
-    let response = deliver(
-        &app,
-        &[
-            ("x-github-event", "push".into()),
-            (
-                "x-hub-signature-256",
-                format!(
-                    "sha256={}",
-                    hmac_sha256_hex("gh-secret", payload.to_string().as_bytes())
-                ),
-            ),
-        ],
-        &payload,
-    )
-    .await;
+    let response = deliver_github(&app, "gh-secret", &payload).await;
     assert_eq!(response.0, StatusCode::ACCEPTED, "{}", response.1);
     assert_eq!(
         response.1["refreshed"],

@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use serde_json::json;
 
 use crate::AppState;
-use crate::catalog::git::refresh::{Push, refresh_pushed};
+use crate::catalog::git::refresh::refresh_pushed;
 use crate::catalog::webhook::{self, Parsed, WebhookError, WebhookSecrets};
 use crate::error::AppError;
 
@@ -39,12 +39,7 @@ pub async fn git_push(
             return Err(webhook_error(e));
         }
     };
-    let push = Push {
-        repository_urls: event.repository_urls.clone(),
-        git_ref: event.git_ref.clone(),
-        default_branch: event.default_branch.clone(),
-    };
-    let refreshed = refresh_pushed(&state.db, &push).await?;
+    let refreshed = refresh_pushed(&state.db, &event).await?;
     state.catalog.wake();
     metrics::counter!("atrium_catalog_webhooks_accepted_total").increment(1);
     tracing::info!(provider = %event.provider, git_ref = ?event.git_ref, ?refreshed, "git push received");

@@ -4,33 +4,19 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::{GitRepo, remote_key};
-
-/// A push as far as refreshing is concerned.
-#[derive(Debug, Clone, Default)]
-pub struct Push {
-    /// Every URL the event names for the repository (clone, ssh, web); any spelling matches.
-    pub repository_urls: Vec<String>,
-    /// `refs/heads/<branch>`; `None` when the event does not say (then every branch is refreshed).
-    pub git_ref: Option<String>,
-    /// The repository's default branch, for locations that follow it.
-    pub default_branch: Option<String>,
-}
+use crate::catalog::webhook::PushEvent;
 
 /// Makes every registered repository the push concerns due now, revoking claims in progress (a fetch
 /// that started before the push must not be the last word). Returns the targets refreshed.
-pub async fn refresh_pushed(db: &PgPool, push: &Push) -> Result<Vec<String>, sqlx::Error> {
-    let keys: Vec<String> = push.repository_urls.iter().map(|u| remote_key(u)).collect();
-    let pushed_branch = push
-        .git_ref
-        .as_deref()
-        .map(|r| r.strip_prefix("refs/heads/").unwrap_or(r));
-    if push
-        .git_ref
-        .as_deref()
-        .is_some_and(|r| !r.starts_with("refs/heads/"))
-    {
-        return Ok(Vec::new()); // a tag or another ref: no branch we follow moved
-    }
+pub async fn refresh_pushed(db: &PgPool, push: &PushEvent) -> Result<Vec<String>, sqlx::Error> {
+    let pushed_branch = match push.git_ref.as_deref() {
+        Some(git_ref) => match git_ref.strip_prefix("refs/heads/") {
+            Some(branch) => Some(branch),
+            None => return Ok(Vec::new()), // a tag or another ref: no branch we follow moved
+        },
+        None => None,
+    };
+    let keys = push.repository_keys();
     let repositories: Vec<(Uuid, String)> =
         sqlx::query_as("select id, target from location where type = 'git' and parent_id is null")
             .fetch_all(db)
@@ -44,9 +30,10 @@ pub async fn refresh_pushed(db: &PgPool, push: &Push) -> Result<Vec<String>, sql
         if !keys.contains(&remote_key(&repo.remote)) {
             continue;
         }
-        let followed = repo.branch.as_deref().or(push.default_branch.as_deref());
-        let concerned = match (pushed_branch, followed) {
-            (Some(pushed), Some(followed)) => pushed == followed,
+        // When the event leaves the branch out, refresh rather than miss a push.
+        let concerned = match (&repo.branch, pushed_branch) {
+            (Some(followed), Some(pushed)) => followed == pushed,
+            (None, Some(_)) if push.default_branch.is_some() => push.is_default_branch(),
             _ => true,
         };
         if concerned {

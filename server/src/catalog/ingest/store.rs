@@ -452,15 +452,16 @@ async fn schedule_changed_files(
     snapshot: &Snapshot,
     previous_commit: Option<&str>,
 ) -> Result<(), sqlx::Error> {
+    // The job's target parsed when it was processed; failing here would mean it changed meanwhile.
+    let Ok(repo) = GitRepo::parse(&job.target) else {
+        return Ok(());
+    };
     let targets: Vec<String> = snapshot
         .files
         .iter()
         .map(|(path, _)| {
             GitFile {
-                repo: GitRepo::parse(&job.target).unwrap_or_else(|_| GitRepo {
-                    remote: job.target.clone(),
-                    branch: None,
-                }),
+                repo: repo.clone(),
                 path: path.clone(),
                 commit: None,
             }
