@@ -1,26 +1,25 @@
 //! Atrium: a self-service developer portal backend — a Backstage-compatible catalog on Postgres.
 //!
 //! `app(state)` builds the whole HTTP surface; `main.rs` only parses the command line. Feature modules
-//! (`catalog`, later `scaffolder`, `deploy`, `auth`) own their routes, queries and tests.
+//! (`catalog`, later `scaffolder`, `deploy`, `auth`) own their routes, queries, pages and tests;
+//! docs/ARCHITECTURE.md has the module tree and the layering rule.
 
 pub mod catalog;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod git;
 pub mod health;
-pub mod pages;
+pub mod http;
 pub mod state;
 pub mod telemetry;
-
-use std::time::Duration;
+pub mod tls;
+pub mod ui;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, StatusCode};
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::limit::RequestBodyLimitLayer;
+use axum::http::HeaderName;
+use axum::middleware::from_fn;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -33,25 +32,32 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The complete router with its middleware.
+///
+/// Two surfaces, each with its own error rendering: the API under `/api` (Backstage's JSON errors) and
+/// the pages everywhere else (HTML errors). Which one renders an error is decided by the router the
+/// request reached, including for paths nothing serves.
 pub fn app(state: AppState) -> Router {
     let server = &state.config.server;
-    let timeout = Duration::from_secs(server.request_timeout_seconds);
-    let body_limit = server.body_limit_bytes;
+    let api = Router::new()
+        .nest("/catalog", catalog::api::router())
+        .nest("/atrium", catalog::api::atrium_router())
+        .fallback(api_not_found);
+    let api = http::with_limits(api, server)
+        .layer(from_fn(error::render_json))
+        .layer(from_fn(telemetry::record_http_metrics));
+    let pages = ui::router()
+        .merge(catalog::pages::router())
+        .fallback(ui::not_found);
+    let pages = http::with_limits(pages, server)
+        .layer(from_fn(ui::error::render_html))
+        .layer(from_fn(ui::security_headers))
+        .layer(from_fn(telemetry::record_http_metrics));
+    let operations = health::router().layer(from_fn(telemetry::record_http_metrics));
     Router::new()
-        .nest("/api/catalog", catalog::api::router())
-        .nest("/api/atrium", catalog::api::atrium_router())
-        .merge(health::router())
-        .merge(pages::router())
-        .fallback(not_found)
+        .nest("/api", api)
+        .merge(operations)
+        .merge(pages)
         .with_state(state)
-        .layer(axum::middleware::from_fn(telemetry::record_http_metrics))
-        // Both limits: the layer for streamed bodies, axum's own for the Json extractor (default 2 MB).
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(RequestBodyLimitLayer::new(body_limit))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
-        .layer(CatchPanicLayer::new())
-        // Outside the limit, timeout and panic layers, so their answers get the JSON error body too.
-        .layer(axum::middleware::from_fn(error::render_error_body))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             let request_id = request
@@ -66,6 +72,6 @@ pub fn app(state: AppState) -> Router {
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }
 
-async fn not_found(uri: axum::http::Uri) -> AppError {
+async fn api_not_found(axum::extract::OriginalUri(uri): axum::extract::OriginalUri) -> AppError {
     AppError::not_found(format!("No route for {}", uri.path()))
 }

@@ -151,7 +151,7 @@ fn print_report(report: &atrium::catalog::lint::Report) -> ExitCode {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    atrium::catalog::install_crypto_provider();
+    atrium::tls::install_crypto_provider();
     let pool = atrium::db::connect(&config.database).await?;
     atrium::db::migrate(&pool).await?;
     let listen = config.server.listen;

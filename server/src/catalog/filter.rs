@@ -7,12 +7,9 @@
 //!   and field expressions `{"spec.type": "service"}`, `{"x": {"$exists": true}}`, `{"x": {"$in": [..]}}`,
 //!   `{"x": {"$hasPrefix": "ab"}}`.
 //!
-//! Keys and values compare case-insensitively. `kind`, `metadata.name` and `metadata.namespace` are real
-//! columns (with statistics the planner trusts); every other key is a containment test on the GIN-indexed
-//! `search` jsonb (see `search.rs`).
+//! Keys and values compare case-insensitively. `db::filter` turns a `Filter` into SQL.
 
 use serde_json::Value;
-use sqlx::{Postgres, QueryBuilder};
 
 use crate::error::AppError;
 
@@ -200,118 +197,6 @@ fn primitive(value: &Value) -> Option<String> {
     }
 }
 
-/// The real column holding a key, when there is one. All hold lower-cased strings: validation makes
-/// these fields strings for every kind, so the column holds exactly what `search` would.
-pub fn column_of(key: &str) -> Option<&'static str> {
-    match key {
-        "kind" => Some("e.kind"),
-        "metadata.name" => Some("e.name"),
-        "metadata.namespace" => Some("e.namespace"),
-        "spec.type" => Some("e.spec_type"),
-        "spec.lifecycle" => Some("e.lifecycle"),
-        "spec.owner" => Some("e.owner"),
-        _ => None,
-    }
-}
-
-/// Columns that every entity has (the others may be null when the field is absent).
-fn always_present(column: &str) -> bool {
-    matches!(column, "e.kind" | "e.name" | "e.namespace")
-}
-
-/// Appends the SQL condition for `filter` (on table alias `e`) to `query`.
-pub fn push_sql(filter: &Filter, query: &mut QueryBuilder<Postgres>) {
-    match filter {
-        Filter::All(items) | Filter::Any(items) if items.is_empty() => {
-            query.push(if matches!(filter, Filter::All(_)) {
-                "true"
-            } else {
-                "false"
-            });
-        }
-        Filter::All(items) | Filter::Any(items) => {
-            let joiner = if matches!(filter, Filter::All(_)) {
-                " and "
-            } else {
-                " or "
-            };
-            query.push("(");
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    query.push(joiner);
-                }
-                push_sql(item, query);
-            }
-            query.push(")");
-        }
-        Filter::Not(inner) => {
-            query.push("not ");
-            push_sql(inner, query);
-        }
-        Filter::Exists(key) => match column_of(key) {
-            Some(column) if always_present(column) => {
-                query.push("true");
-            }
-            Some(column) => {
-                query.push(format!("{column} is not null"));
-            }
-            None => {
-                query.push("e.search ? ").push_bind(key.clone());
-            }
-        },
-        Filter::In(key, values) => match column_of(key) {
-            // A plain `=` keeps the (kind, id) index usable for ordered pages.
-            Some(column) if values.len() == 1 => {
-                query
-                    .push(format!("{column} = "))
-                    .push_bind(values[0].clone());
-            }
-            Some(column) => {
-                query
-                    .push(format!("{column} = any("))
-                    .push_bind(values.clone())
-                    .push(")");
-            }
-            None => {
-                query.push("(");
-                for (i, value) in values.iter().enumerate() {
-                    if i > 0 {
-                        query.push(" or ");
-                    }
-                    let probe = serde_json::json!({ key.clone(): [value] });
-                    query.push("e.search @> ").push_bind(probe);
-                }
-                query.push(")");
-            }
-        },
-        Filter::HasPrefix(key, prefix) => {
-            let pattern = format!("{}%", escape_like(prefix));
-            match column_of(key) {
-                Some(column) => {
-                    query
-                        .push(format!("{column} like "))
-                        .push_bind(pattern)
-                        .push(" escape '\\'");
-                }
-                None => {
-                    query
-                        .push("exists (select 1 from jsonb_array_elements_text(e.search -> ")
-                        .push_bind(key.clone())
-                        .push(") v where v like ")
-                        .push_bind(pattern)
-                        .push(" escape '\\')");
-                }
-            }
-        }
-    }
-}
-
-pub fn escape_like(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,19 +275,5 @@ mod tests {
         assert!(err.to_string().contains("query.$any"), "{err}");
         let err = parse_predicate(&json!("component"), "query").expect_err("bad");
         assert!(err.to_string().contains("at query"), "{err}");
-    }
-
-    #[test]
-    fn sql_uses_columns_for_hot_keys_and_containment_otherwise() {
-        let f = parse_filter_params(&s(&[
-            "kind=component,spec.type=service,metadata.tags,spec.system=x,spec.owner",
-        ]))
-        .expect("parses");
-        let mut q = QueryBuilder::<Postgres>::new("");
-        push_sql(&f.expect("some"), &mut q);
-        assert_eq!(
-            q.sql().as_str(),
-            "(e.kind = $1 and e.spec_type = $2 and e.search ? $3 and (e.search @> $4) and e.owner is not null)"
-        );
     }
 }

@@ -9,7 +9,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{ApiJson, QueryParams, RawJson, key_of, project_all};
+use super::{key_of, project_all};
+use crate::http::{ApiJson, QueryParams, RawJson, json_array};
 use crate::AppState;
 use crate::catalog::db::{self, EntityQuery, OrderField};
 use crate::catalog::filter::{self, parse_filter_params};
@@ -42,7 +43,7 @@ pub async fn list_entities(State(state): State<AppState>, params: QueryParams) -
         },
     )
     .await?;
-    let mut bodies: Vec<String> = rows.into_iter().map(|(_, _, body)| body).collect();
+    let mut bodies: Vec<String> = rows.into_iter().map(|row| row.body).collect();
     let mut headers = HeaderMap::new();
     if let Some(limit) = limit
         && bodies.len() as i64 > limit
@@ -65,7 +66,7 @@ pub async fn list_entities(State(state): State<AppState>, params: QueryParams) -
         }
     }
     let bodies = project_all(bodies, &fields)?;
-    Ok((headers, RawJson(db::as_json_array(&bodies))).into_response())
+    Ok((headers, RawJson(json_array(&bodies))).into_response())
 }
 
 /// `asc:metadata.name` / `desc:kind`; a bare field is ascending.
@@ -112,7 +113,7 @@ pub async fn get_entity_by_uid(
 ) -> Result<RawJson> {
     let not_found = || AppError::not_found(format!("No entity with uid {uid}"));
     let parsed = Uuid::parse_str(&uid).map_err(|_| not_found())?;
-    db::get_final_by_uid(&state.db, parsed)
+    db::entities::get_final_by_uid(&state.db, parsed)
         .await?
         .map(RawJson)
         .ok_or_else(not_found)
@@ -127,10 +128,7 @@ pub async fn delete_entity_by_uid(
     let Ok(parsed) = Uuid::parse_str(&uid) else {
         return Ok(StatusCode::NO_CONTENT);
     };
-    let mut tx = state.db.begin().await?;
-    db::delete_entity(&mut tx, parsed).await?;
-    tx.commit().await?;
-    state.catalog.wake();
+    state.catalog.delete_entity(parsed).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -139,7 +137,7 @@ pub async fn get_entity_by_name(
     Path((kind, namespace, name)): Path<(String, String, String)>,
 ) -> Result<RawJson> {
     let key = key_of(&kind, &namespace, &name);
-    db::get_final_by_key(&state.db, &key)
+    db::entities::get_final_by_key(&state.db, &key)
         .await?
         .map(RawJson)
         .ok_or_else(|| AppError::not_found(format!("No entity named '{key}' found")))
@@ -155,7 +153,9 @@ pub async fn get_entity_ancestry(
     let mut current = start.clone();
     // Trees are shallow; the bound only protects against a cycle in corrupt data.
     for _ in 0..64 {
-        let Some((parent, body)) = db::get_ancestry_step(&state.db, &current).await? else {
+        let Some(db::entities::AncestryRow { parent_key: parent, body }) =
+            db::entities::get_ancestry_step(&state.db, &current).await?
+        else {
             if items.is_empty() {
                 return Err(AppError::not_found(format!(
                     "No entity named '{start}' found"
@@ -218,10 +218,12 @@ pub async fn get_entities_by_refs(
         Some(query) => Some(filter::parse_predicate(query, "query")?),
         None => parse_filter_params(&params.all("filter"))?,
     };
-    let found: HashMap<String, String> = db::get_finals_by_keys(&state.db, &keys, filter.as_ref())
-        .await?
-        .into_iter()
-        .collect();
+    let found: HashMap<String, String> =
+        db::entities::get_finals_by_keys(&state.db, &keys, filter.as_ref())
+            .await?
+            .into_iter()
+            .map(|row| (row.entity_key, row.body))
+            .collect();
     let fields = request.fields.unwrap_or_default();
     let mut items = Vec::with_capacity(keys.len());
     for key in &keys {
@@ -230,7 +232,7 @@ pub async fn get_entities_by_refs(
             None => items.push("null".to_owned()),
         }
     }
-    Ok(RawJson(format!("{{\"items\":{}}}", db::as_json_array(&items))).into_response())
+    Ok(RawJson(format!("{{\"items\":{}}}", json_array(&items))).into_response())
 }
 
 #[derive(Deserialize)]

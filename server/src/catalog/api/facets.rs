@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{ApiJson, QueryParams};
+use crate::http::{ApiJson, QueryParams};
 use crate::AppState;
 use crate::catalog::db;
 use crate::catalog::filter::{Filter, parse_filter_params, parse_predicate};
@@ -59,7 +59,7 @@ async fn facet_response(
         let counts = db::facet_counts(&state.db, facet, filter).await?;
         let values: Vec<Value> = counts
             .into_iter()
-            .map(|(value, count)| json!({ "value": value, "count": count }))
+            .map(|row| json!({ "value": row.value, "count": row.count }))
             .collect();
         out.insert(facet.clone(), Value::Array(values));
     }

@@ -7,14 +7,17 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{ApiJson, QueryParams, created, key_of};
+use super::key_of;
+use crate::http::{ApiJson, QueryParams, created};
 use crate::AppState;
-use crate::catalog::db;
-use crate::catalog::{LocationRow, generated_location_key};
+use crate::catalog::db::{self, LocationRow, locations};
+use crate::catalog::model::location::is_generated_location;
+use crate::catalog::model::refs::EntityRef;
+use crate::catalog::source::generated_location_key;
 use crate::error::{AppError, Result};
 
 pub async fn list_locations(State(state): State<AppState>) -> Result<Response> {
-    let rows = db::list_locations(&state.db).await?;
+    let rows = locations::list_locations(&state.db).await?;
     let items: Vec<Value> = rows.into_iter().map(|row| json!({ "data": row })).collect();
     Ok(axum::Json(items).into_response())
 }
@@ -27,7 +30,7 @@ pub async fn get_location(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let row = db::get_location(&state.db, parse_id(&id)?)
+    let row = locations::get_location(&state.db, parse_id(&id)?)
         .await?
         .ok_or_else(|| AppError::not_found(format!("Found no location with ID {id}")))?;
     Ok(axum::Json(row).into_response())
@@ -46,7 +49,7 @@ pub async fn get_location_by_entity(
     Path((kind, namespace, name)): Path<(String, String, String)>,
 ) -> Result<Response> {
     let key = key_of(&kind, &namespace, &name);
-    let row = db::get_location_by_entity(&state.db, &key)
+    let row = locations::get_location_by_entity(&state.db, &key)
         .await?
         .ok_or_else(|| AppError::not_found(format!("No location found for entity '{key}'")))?;
     Ok(axum::Json(row).into_response())
@@ -79,19 +82,15 @@ pub async fn create_location(
     let target = state
         .catalog
         .resolve_for_api(&input.location_type, &input.target)?;
-    let existing: Option<(Uuid,)> = sqlx::query_as(
-        "select id from location where parent_id is null and type = $1 and target = $2",
-    )
-    .bind(target.location_type())
-    .bind(target.target_string())
-    .fetch_optional(&state.db)
-    .await?;
+    let existing =
+        locations::find_location_id(&state.db, target.location_type(), &target.target_string())
+            .await?;
     let (entities, errors) = state.catalog.dry_run(&target).await;
     if let Some(first) = errors.first() {
         return Err(AppError::input(first.clone()));
     }
     let location = LocationRow {
-        id: existing.map(|(id,)| id).unwrap_or_else(Uuid::new_v4),
+        id: existing.unwrap_or_else(Uuid::new_v4),
         location_type: target.location_type().to_owned(),
         target: target.target_string(),
         entity_ref: generated_location_key(&target),
@@ -127,15 +126,14 @@ pub async fn analyze_location(
     let mut existing = Vec::new();
     for entity in entities {
         // The generated Location entity is an artefact of registering, not a file's content.
-        if entity["metadata"]["name"]
-            .as_str()
-            .is_some_and(|n| n.starts_with("generated-"))
-        {
+        if is_generated_location(&entity) {
             continue;
         }
-        let key = crate::catalog::model::refs::EntityRef::of_entity(&entity).map(|r| r.key());
+        let key = EntityRef::of_entity(&entity).map(|r| r.key());
         let is_registered = match &key {
-            Some(key) => db::get_final_by_key(&state.db, key).await?.is_some(),
+            Some(key) => db::entities::get_final_by_key(&state.db, key)
+                .await?
+                .is_some(),
             None => false,
         };
         let location = entity["metadata"]["annotations"]["backstage.io/managed-by-location"]

@@ -11,7 +11,8 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{ApiJson, QueryParams, RawJson, project_all};
+use super::project_all;
+use crate::http::{ApiJson, QueryParams, RawJson, json_array};
 use crate::AppState;
 use crate::catalog::db::{self, EntityQuery, FullText, Keyset, OrderField};
 use crate::catalog::filter::{Filter, parse_filter_params, parse_predicate};
@@ -278,8 +279,8 @@ async fn run_page(state: &AppState, mut request: PageRequest) -> Result<Response
             order_field: request.order.clone(),
             full_text_filter: request.full_text.clone(),
             keyset: Keyset {
-                sort_value: row.1.clone(),
-                uid: row.0,
+                sort_value: row.sort_value.clone(),
+                uid: row.id,
                 backwards,
             },
             total_items: total,
@@ -307,12 +308,12 @@ async fn run_page(state: &AppState, mut request: PageRequest) -> Result<Response
         );
     }
     let bodies = project_all(
-        rows.into_iter().map(|(_, _, body)| body).collect(),
+        rows.into_iter().map(|row| row.body).collect(),
         &request.fields,
     )?;
     let body = format!(
         "{{\"items\":{},\"totalItems\":{},\"pageInfo\":{}}}",
-        db::as_json_array(&bodies),
+        json_array(&bodies),
         total,
         Value::Object(page_info)
     );

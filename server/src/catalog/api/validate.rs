@@ -6,10 +6,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::ApiJson;
+use crate::http::ApiJson;
 use crate::AppState;
 use crate::catalog::model::validate::validate_entity_from_file;
-use crate::error::{AppError, Result};
+use crate::error::{AppError, OwnErrorBody, Result};
 
 #[derive(Deserialize)]
 pub struct ValidateRequest {
@@ -40,9 +40,12 @@ pub async fn validate_entity(
         .iter()
         .map(|p| json!({ "name": "InputError", "message": format!("{}: {}", p.field, p.message), "field": p.field }))
         .collect();
-    Ok((
+    // Backstage's own shape for this endpoint, which its clients read; the error renderer leaves it.
+    let mut response = (
         StatusCode::BAD_REQUEST,
         axum::Json(json!({ "errors": errors })),
     )
-        .into_response())
+        .into_response();
+    response.extensions_mut().insert(OwnErrorBody);
+    Ok(response)
 }

@@ -10,9 +10,8 @@ use axum::response::IntoResponse;
 use serde_json::json;
 
 use crate::AppState;
-use crate::catalog::git::refresh::refresh_pushed;
-use crate::catalog::webhook::{self, Parsed, WebhookError, WebhookSecrets};
 use crate::error::AppError;
+use crate::git::webhook::{self, Parsed, WebhookError, WebhookSecrets};
 
 pub async fn git_push(
     State(state): State<AppState>,
@@ -39,8 +38,7 @@ pub async fn git_push(
             return Err(webhook_error(e));
         }
     };
-    let refreshed = refresh_pushed(&state.db, &event).await?;
-    state.catalog.wake();
+    let refreshed = state.catalog.refresh_pushed(&event).await?;
     metrics::counter!("atrium_catalog_webhooks_accepted_total").increment(1);
     tracing::info!(provider = %event.provider, git_ref = ?event.git_ref, ?refreshed, "git push received");
     Ok((
@@ -57,7 +55,7 @@ pub async fn git_push(
 fn webhook_error(e: WebhookError) -> AppError {
     let message = e.to_string();
     match e.status() {
-        StatusCode::UNAUTHORIZED => AppError::Unauthorized(message),
+        StatusCode::UNAUTHORIZED => AppError::Unauthenticated(message),
         StatusCode::FORBIDDEN => AppError::NotAllowed(message),
         _ => AppError::Input(message),
     }

@@ -5,7 +5,7 @@
 //! of replicas share the work without coordination. A successful store sets the real next refresh time.
 
 pub mod process;
-pub mod read;
+pub mod stitch;
 pub mod store;
 
 use std::time::Duration;
@@ -14,39 +14,15 @@ use futures::StreamExt;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
-use self::process::{LocationJob, process_location};
-use self::read::Reader;
+use self::process::process_location;
+use crate::catalog::db::{self, LocationJob};
+use crate::catalog::source::Reader;
 use crate::config::CatalogConfig;
 
 /// Entities stitched per transaction.
 const STITCH_BATCH: i64 = 500;
 /// How long an idle worker waits before looking for due work again (it is also woken on demand).
 const IDLE_POLL: Duration = Duration::from_millis(500);
-
-/// Claims up to `limit` due locations.
-pub async fn claim_due_locations(
-    pool: &PgPool,
-    limit: i64,
-    lease_seconds: f64,
-) -> Result<Vec<LocationJob>, sqlx::Error> {
-    sqlx::query_as(
-        "with due as (
-           select id from location where next_refresh_at <= now()
-           order by next_refresh_at limit $1 for update skip locked
-         )
-         update location l set next_refresh_at = now() + make_interval(secs => $2),
-                               claim_token = gen_random_uuid()
-         from due, location r
-         where l.id = due.id and r.id = l.root_id
-         returning l.id, l.type, l.target, l.parent_id, l.root_id, l.declared_by,
-                   r.type as root_type, r.target as root_target, l.claim_token,
-                   r.source_version as root_version",
-    )
-    .bind(limit)
-    .bind(lease_seconds)
-    .fetch_all(pool)
-    .await
-}
 
 /// What one round of work did.
 #[derive(Debug, Default, Clone, Copy)]
@@ -69,7 +45,7 @@ pub async fn process_due_locations(
     config: &CatalogConfig,
 ) -> anyhow::Result<Round> {
     let workers = config.processing_workers.max(1);
-    let jobs = claim_due_locations(
+    let jobs = db::claim_due_locations(
         pool,
         (workers * 2) as i64,
         config.processing_lease_seconds as f64,
@@ -124,16 +100,7 @@ async fn while_holding_lease<T>(
     let renew = async {
         loop {
             tokio::time::sleep(every).await;
-            let renewed = sqlx::query(
-                "update location set next_refresh_at = now() + make_interval(secs => $3)
-                 where id = $1 and claim_token = $2",
-            )
-            .bind(job.id)
-            .bind(token)
-            .bind(lease_seconds)
-            .execute(pool)
-            .await;
-            if let Err(e) = renewed {
+            if let Err(e) = db::claims::renew_lease(pool, job.id, token, lease_seconds).await {
                 tracing::warn!(error = %e, location = %job.target, "renewing a lease failed");
             }
         }
@@ -192,11 +159,7 @@ const VACUUM_QUEUE_EVERY: usize = 20_000;
 static CONSUMED_SINCE_VACUUM: std::sync::atomic::AtomicUsize =
     std::sync::atomic::AtomicUsize::new(0);
 
-/// `stitch_queue` is a queue table: every row is inserted once and deleted once, so its key index fills
-/// with entries for dead rows, and each stitch batch's look-up of a popular key walks all of them. In
-/// the 100k benchmark over git repositories (this Postgres runs without autovacuum) that look-up grew
-/// to over a second per batch. Vacuuming the queue ourselves every so often keeps it small whether or
-/// not autovacuum is on; `skip_locked` makes a replica skip it while another one is vacuuming.
+/// Vacuums the stitch queue every `VACUUM_QUEUE_EVERY` entries consumed (see `db::stitch::vacuum_queue`).
 async fn vacuum_queue_now_and_then(pool: &PgPool, consumed: usize) {
     use std::sync::atomic::Ordering;
     let total = CONSUMED_SINCE_VACUUM.fetch_add(consumed, Ordering::Relaxed) + consumed;
@@ -204,10 +167,7 @@ async fn vacuum_queue_now_and_then(pool: &PgPool, consumed: usize) {
         return;
     }
     CONSUMED_SINCE_VACUUM.store(0, Ordering::Relaxed);
-    if let Err(e) = sqlx::query("vacuum (skip_locked, analyze) stitch_queue")
-        .execute(pool)
-        .await
-    {
+    if let Err(e) = db::stitch::vacuum_queue(pool).await {
         tracing::warn!(error = %e, "vacuuming the stitch queue failed");
     }
 }
@@ -216,7 +176,7 @@ async fn vacuum_queue_now_and_then(pool: &PgPool, consumed: usize) {
 pub async fn stitch_pending(pool: &PgPool, keep_going: impl Fn() -> bool) -> anyhow::Result<usize> {
     let mut total = 0;
     while keep_going() {
-        let taken = match crate::catalog::stitch::stitch_batch(pool, STITCH_BATCH).await {
+        let taken = match stitch::stitch_batch(pool, STITCH_BATCH).await {
             Ok(n) => n,
             Err(e) if is_retryable(&e) => continue,
             Err(e) => return Err(e.into()),

@@ -4,67 +4,26 @@
 
 use std::collections::HashSet;
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
-use uuid::Uuid;
+use serde_json::{Map, Value};
 
-use super::read::{ReadError, Reader, Target};
-use crate::catalog::git::GitFile;
-use crate::catalog::git::cache::Snapshot;
-use crate::catalog::git::web::source_annotations;
+use crate::catalog::db::LocationJob;
+use crate::catalog::model::ProcessingError;
+use crate::catalog::model::digest::sha256_hex;
+use crate::catalog::model::location::{
+    ANNOTATION_LOCATION, ANNOTATION_ORIGIN_LOCATION, generated_location_entity,
+};
 use crate::catalog::model::refs::EntityRef;
 use crate::catalog::model::relations::{Relation, derive_relations};
 use crate::catalog::model::validate::validate_entity_from_file;
 use crate::catalog::placeholder;
+use crate::catalog::source::{ReadError, Reader, Target};
 use crate::catalog::yaml::{ParsedDocument, YamlLimits, parse_documents};
-
-pub const ANNOTATION_LOCATION: &str = "backstage.io/managed-by-location";
-pub const ANNOTATION_ORIGIN_LOCATION: &str = "backstage.io/managed-by-origin-location";
-pub const ANNOTATION_ORPHAN: &str = "backstage.io/orphan";
+use crate::git::GitFile;
+use crate::git::cache::Snapshot;
+use crate::git::web::source_annotations;
 
 /// Placeholders resolved per entity at most; a file full of `$text` cannot make us read the disk forever.
 const MAX_PLACEHOLDERS: usize = 50;
-
-/// A claimed location, with what processing needs to know about its tree.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct LocationJob {
-    pub id: Uuid,
-    #[sqlx(rename = "type")]
-    pub location_type: String,
-    pub target: String,
-    pub parent_id: Option<Uuid>,
-    pub root_id: Uuid,
-    pub declared_by: String,
-    pub root_type: String,
-    pub root_target: String,
-    /// Fencing token of this claim (`None` for dry runs, which never store).
-    pub claim_token: Option<Uuid>,
-    /// The root's `source_version`: for a git repository, the commit its files are read at.
-    pub root_version: Option<String>,
-}
-
-impl LocationJob {
-    pub fn is_root(&self) -> bool {
-        self.parent_id.is_none()
-    }
-}
-
-/// One problem, as stored in `entity.errors` / `location.errors` and served in `status.items`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProcessingError {
-    pub name: String,
-    pub message: String,
-}
-
-impl ProcessingError {
-    pub fn new(name: &str, message: impl Into<String>) -> Self {
-        Self {
-            name: name.to_owned(),
-            message: message.into(),
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct EmittedEntity {
@@ -92,29 +51,6 @@ pub struct ProcessOutput {
     pub git_snapshot: Option<Snapshot>,
 }
 
-/// Name of the Location entity generated for a registered location: `generated-<sha1 of type:target>`,
-/// exactly as Backstage names it, so refs survive a move from Backstage to Atrium.
-pub fn generated_location_name(location_type: &str, target: &str) -> String {
-    let digest = sha1::Sha1::digest(format!("{location_type}:{target}").as_bytes());
-    format!("generated-{}", hex(&digest))
-}
-
-pub fn generated_location_entity(location_type: &str, target: &str) -> Value {
-    json!({
-        "apiVersion": "backstage.io/v1alpha1",
-        "kind": "Location",
-        "metadata": {
-            "name": generated_location_name(location_type, target),
-            "namespace": "default",
-        },
-        "spec": { "type": location_type, "target": target },
-    })
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 pub async fn process_location(reader: &Reader, job: &LocationJob) -> ProcessOutput {
     let mut output = ProcessOutput::default();
     let location_ref = format!("{}:{}", job.location_type, job.target);
@@ -137,8 +73,7 @@ pub async fn process_location(reader: &Reader, job: &LocationJob) -> ProcessOutp
     }
     let parsed = match &target {
         Ok(Target::GitRepo(repo)) => {
-            let settings = reader.git_settings(repo);
-            match reader.git_cache().snapshot(repo, &settings).await {
+            match reader.git_snapshot(repo).await {
                 Ok(snapshot) => {
                     output.git_snapshot = Some(snapshot);
                     Ok(Vec::new())
@@ -361,7 +296,7 @@ fn finish_entity(
     }
 
     let relations = derive_relations(&entity);
-    let content_hash = hex(&Sha256::digest(entity.to_string().as_bytes()));
+    let content_hash = sha256_hex(entity.to_string().as_bytes());
     Ok(EmittedEntity {
         entity_ref: EntityRef {
             kind: String::new(),

@@ -23,9 +23,14 @@
 //! (link URL schemes, collecting all errors rather than the first, the `Model` kind) the item's
 //! documentation says so.
 
+pub mod digest;
+pub mod location;
+pub mod processing;
 pub mod refs;
 pub mod relations;
 pub mod validate;
+
+pub use processing::ProcessingError;
 
 pub use refs::{DEFAULT_NAMESPACE, EntityRef, RefDefaults, RefError};
 pub use relations::{

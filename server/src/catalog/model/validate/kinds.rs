@@ -12,53 +12,8 @@
 use serde_json::{Map, Value};
 
 use super::FieldError;
-use super::rules::{
-    check_enum, check_object, check_ref, check_ref_list, check_string, check_string_list, join,
-    missing,
-};
+use super::shape::{Field, Shape, check_fields, opt, req};
 use super::{models, specs};
-
-/// How one spec field is checked.
-#[derive(Clone, Copy)]
-pub(super) enum Shape {
-    /// A non-empty string.
-    Str,
-    /// An array of non-empty strings.
-    StrList,
-    /// An entity reference, with the kind it defaults to.
-    Ref(Option<&'static str>),
-    /// An array of entity references, with the kind they default to.
-    RefList(Option<&'static str>),
-    /// One of a fixed set of strings.
-    Enum(&'static [&'static str]),
-    /// Any object.
-    Object,
-    /// A rule of its own, given the field's path and value.
-    Custom(fn(&str, &Value, &mut Vec<FieldError>)),
-}
-
-#[derive(Clone, Copy)]
-pub(super) struct Field {
-    pub name: &'static str,
-    pub required: bool,
-    pub shape: Shape,
-}
-
-const fn req(name: &'static str, shape: Shape) -> Field {
-    Field {
-        name,
-        required: true,
-        shape,
-    }
-}
-
-const fn opt(name: &'static str, shape: Shape) -> Field {
-    Field {
-        name,
-        required: false,
-        shape,
-    }
-}
 
 /// Checks that depend on more than one field, such as AiResource's per-type rules.
 type ExtraCheck = fn(&Map<String, Value>, &str, &mut Vec<FieldError>);
@@ -285,38 +240,6 @@ fn unknown_kind(kind: &str) -> FieldError {
             accepted.join("; ")
         ),
     )
-}
-
-/// Applies a field table to an object at `path`.
-pub(super) fn check_fields(
-    obj: &Map<String, Value>,
-    path: &str,
-    fields: &[Field],
-    namespace: &str,
-    errs: &mut Vec<FieldError>,
-) {
-    for field in fields {
-        let Some(v) = obj.get(field.name) else {
-            if field.required {
-                errs.push(missing(path, field.name));
-            }
-            continue;
-        };
-        let p = join(path, field.name);
-        match field.shape {
-            Shape::Str => {
-                check_string(&p, v, errs);
-            }
-            Shape::StrList => check_string_list(&p, v, errs),
-            Shape::Ref(kind) => check_ref(&p, v, kind, namespace, errs),
-            Shape::RefList(kind) => check_ref_list(&p, v, kind, namespace, errs),
-            Shape::Enum(allowed) => check_enum(&p, v, allowed, errs),
-            Shape::Object => {
-                check_object(&p, v, errs);
-            }
-            Shape::Custom(check) => check(&p, v, errs),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 mod kinds;
 mod models;
 mod rules;
+mod shape;
 mod specs;
 
 use serde_json::{Map, Value};

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::FieldError;
-use super::kinds::{Field, Shape, check_fields};
+use super::shape::{Field, Shape, check_fields, opt, req};
 use super::rules::{
     check_array, check_enum, check_object, check_string, check_string_list, check_string_or_bool,
     join, missing, wrong_type,
@@ -181,22 +181,6 @@ pub(super) fn ai_resource_by_type(
         _ => return,
     };
     check_fields(spec, "spec", fields, namespace, errs);
-}
-
-const fn req(name: &'static str, shape: Shape) -> Field {
-    Field {
-        name,
-        required: true,
-        shape,
-    }
-}
-
-const fn opt(name: &'static str, shape: Shape) -> Field {
-    Field {
-        name,
-        required: false,
-        shape,
-    }
 }
 
 /// `spec.activation` of an AiResource rule: how each agent harness picks the rule up.

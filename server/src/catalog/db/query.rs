@@ -1,0 +1,180 @@
+//! Entity lists: filter, full-text search, order, keyset or offset pages, counts. Assembled with
+//! `QueryBuilder` (the filter and the order are dynamic); every value is a bound parameter.
+
+use sqlx::{PgExecutor, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use crate::catalog::filter::Filter;
+
+/// The field an entity list is ordered by.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OrderField {
+    pub field: String,
+    pub descending: bool,
+}
+
+impl OrderField {
+    /// SQL for the sort value: a real column for hot fields, else the first indexed value.
+    fn sql(&self) -> String {
+        match super::filter::column_of(&self.field) {
+            Some(column) => column.to_owned(),
+            None => format!("(e.search -> '{}' ->> 0)", self.field.replace('\'', "''")),
+        }
+    }
+
+    fn nullable(&self) -> bool {
+        !matches!(
+            self.field.as_str(),
+            "kind" | "metadata.name" | "metadata.namespace"
+        )
+    }
+}
+
+/// Text search: `term` must appear in one of `fields` (default: name, title, description, tags, kind,
+/// type, lifecycle, owner).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FullText {
+    pub term: String,
+    pub fields: Vec<String>,
+}
+
+/// Where a keyset page starts: after (or before, going back) this sort value and uid.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Keyset {
+    pub sort_value: Option<String>,
+    pub uid: Uuid,
+    pub backwards: bool,
+}
+
+/// One query against the entity set.
+#[derive(Debug, Default, Clone)]
+pub struct EntityQuery<'a> {
+    pub filter: Option<&'a Filter>,
+    pub full_text: Option<&'a FullText>,
+    pub order: &'a [OrderField],
+    pub keyset: Option<&'a Keyset>,
+    pub offset: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+fn push_where(q: &mut QueryBuilder<Postgres>, query: &EntityQuery<'_>) {
+    q.push(" where e.final is not null");
+    if let Some(filter) = query.filter {
+        q.push(" and ");
+        super::filter::push_sql(filter, q);
+    }
+    if let Some(text) = query.full_text {
+        let pattern = format!("%{}%", super::filter::escape_like(&text.term.to_lowercase()));
+        if text.fields.is_empty() {
+            q.push(" and e.search_text like ")
+                .push_bind(pattern)
+                .push(" escape '\\'");
+        } else {
+            q.push(" and exists (select 1 from unnest(")
+                .push_bind(
+                    text.fields
+                        .iter()
+                        .map(|f| f.to_lowercase())
+                        .collect::<Vec<_>>(),
+                )
+                .push("::text[]) f, jsonb_array_elements_text(e.search -> f) v where v like ")
+                .push_bind(pattern)
+                .push(" escape '\\')");
+        }
+    }
+}
+
+/// One entity of a page: its uid, the value it is sorted by (for the next cursor) and its final body.
+#[derive(Debug, sqlx::FromRow)]
+pub struct PageRow {
+    pub id: Uuid,
+    pub sort_value: Option<String>,
+    pub body: String,
+}
+
+pub async fn query_entities(
+    db: impl PgExecutor<'_>,
+    query: &EntityQuery<'_>,
+) -> Result<Vec<PageRow>, sqlx::Error> {
+    let order = query.order.first();
+    let sort_sql = order
+        .map(OrderField::sql)
+        .unwrap_or_else(|| "null::text".to_owned());
+    let mut q =
+        QueryBuilder::<Postgres>::new(format!(
+        "select e.id, {sort_sql} as sort_value, e.final as body from entity e"
+    ));
+    push_where(&mut q, query);
+    let descending = order.is_some_and(|o| o.descending);
+    if let Some(keyset) = query.keyset {
+        // Going backwards flips the comparison; the caller reverses the rows again.
+        let forward = descending == keyset.backwards;
+        let cmp = if forward { ">" } else { "<" };
+        match order {
+            Some(order) if order.nullable() => {
+                // Entities without the field come last in both directions, so the null flag is compared
+                // on its own: past the last non-null row come the nulls (going forward), and before the
+                // first null row come the non-nulls (going backwards).
+                let null_side = if keyset.backwards { "(" } else { "not (" };
+                q.push(format!(" and ((({sort_sql}) is null) = ("))
+                    .push_bind(!keyset.backwards)
+                    .push(format!(") and {null_side}"))
+                    .push_bind(keyset.sort_value.is_none())
+                    .push(format!(") or (({sort_sql}) is null) = "))
+                    .push_bind(keyset.sort_value.is_none())
+                    .push(format!(" and (coalesce({sort_sql}, ''), e.id) {cmp} ("))
+                    .push_bind(keyset.sort_value.clone().unwrap_or_default())
+                    .push(", ")
+                    .push_bind(keyset.uid)
+                    .push("))");
+            }
+            Some(_) => {
+                q.push(format!(" and ({sort_sql}, e.id) {cmp} ("))
+                    .push_bind(keyset.sort_value.clone().unwrap_or_default())
+                    .push(", ")
+                    .push_bind(keyset.uid)
+                    .push(")");
+            }
+            None => {
+                q.push(format!(" and e.id {cmp} ")).push_bind(keyset.uid);
+            }
+        }
+    }
+    let backwards = query.keyset.is_some_and(|k| k.backwards);
+    let direction = if descending != backwards {
+        "desc"
+    } else {
+        "asc"
+    };
+    // Missing values sort last whatever the direction (reversed only while walking backwards).
+    let nulls = if backwards { "desc" } else { "asc" };
+    q.push(" order by ");
+    for order in query.order {
+        let dir = if order.descending != backwards {
+            "desc"
+        } else {
+            "asc"
+        };
+        if order.nullable() {
+            q.push(format!("({}) is null {nulls}, ", order.sql()));
+        }
+        q.push(format!("{} {dir}, ", order.sql()));
+    }
+    q.push(format!("e.id {direction}"));
+    if let Some(limit) = query.limit {
+        q.push(" limit ").push_bind(limit);
+    }
+    if let Some(offset) = query.offset {
+        q.push(" offset ").push_bind(offset);
+    }
+    q.build_query_as().fetch_all(db).await
+}
+
+pub async fn count_entities(
+    db: impl PgExecutor<'_>,
+    query: &EntityQuery<'_>,
+) -> Result<i64, sqlx::Error> {
+    let mut q = QueryBuilder::<Postgres>::new("select count(*) from entity e");
+    push_where(&mut q, query);
+    q.build_query_scalar().fetch_one(db).await
+}

@@ -1,0 +1,375 @@
+//! The catalog's operations, for the API, the pages, start-up and the tests: registering and
+//! unregistering locations, refresh requests, dry runs, the background workers.
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use tokio::sync::{Notify, watch};
+use uuid::Uuid;
+
+use super::db::{self, LocationJob, LocationRow, locations};
+use super::ingest;
+use super::source::{ReadError, Reader, Target, generated_location_key};
+use crate::config::Config;
+use crate::error::{AppError, ResultExt};
+use crate::git::webhook::PushEvent;
+use crate::git::{GitRepo, remote_key};
+
+/// Catalog operations shared by the API, the pages, the start-up code and the tests.
+#[derive(Clone)]
+pub struct CatalogService {
+    pub db: PgPool,
+    pub config: Arc<Config>,
+    pub reader: Reader,
+    wake: Arc<Notify>,
+}
+
+impl CatalogService {
+    pub fn new(db: PgPool, config: Arc<Config>) -> anyhow::Result<Self> {
+        let reader = Reader::new(&config.catalog)?;
+        Ok(Self {
+            db,
+            config,
+            reader,
+            wake: Arc::new(Notify::new()),
+        })
+    }
+
+    /// Wakes this replica's workers (new location, refresh request).
+    pub fn wake(&self) {
+        self.wake.notify_waiters();
+    }
+
+    /// Makes the config's locations registered (origin `config`), and unregisters config locations that
+    /// were removed from the config. Safe to run on every replica at every start.
+    pub async fn sync_configured_locations(&self) -> anyhow::Result<()> {
+        let mut wanted = Vec::new();
+        for location in &self.config.catalog.locations {
+            let target = self
+                .reader
+                .resolve(&location.location_type, &location.target)
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "catalog.locations entry {}:{}: {e}",
+                        location.location_type,
+                        location.target
+                    )
+                })?;
+            wanted.push(target);
+        }
+        let repositories = self
+            .config
+            .catalog
+            .git
+            .configured_repositories()
+            .map_err(|e| anyhow::anyhow!(e))?;
+        for repo in repositories {
+            let target = self
+                .reader
+                .resolve("git", &repo.target_string())
+                .map_err(|e| anyhow::anyhow!("catalog.git.repositories: {e}"))?;
+            wanted.push(target);
+        }
+        let mut tx = self.db.begin().await?;
+        // Serialise concurrent start-ups of several replicas.
+        locations::lock_config_sync(&mut tx).await?;
+        for row in locations::list_locations_of_origin(&mut *tx, "config").await? {
+            if !wanted
+                .iter()
+                .any(|t| t.location_type() == row.location_type && t.target_string() == row.target)
+            {
+                tracing::info!(target = %row.target, "unregistering location removed from the config");
+                self.delete_location_in(&mut tx, row.id).await?;
+            }
+        }
+        for target in wanted {
+            let target_string = target.target_string();
+            let declared_by = generated_location_key(&target);
+            locations::ensure_location(
+                &mut *tx,
+                &locations::NewLocation {
+                    location_type: target.location_type(),
+                    target: &target_string,
+                    declared_by: &declared_by,
+                    origin: "config",
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        self.wake();
+        Ok(())
+    }
+
+    /// Registers a location from the API. A second registration of the same target is a conflict.
+    pub async fn add_location(
+        &self,
+        location_type: &str,
+        target: &str,
+    ) -> Result<LocationRow, AppError> {
+        let target = self.resolve_for_api(location_type, target)?;
+        let target_string = target.target_string();
+        let declared_by = generated_location_key(&target);
+        let row = locations::insert_location(
+            &self.db,
+            &locations::NewLocation {
+                location_type: target.location_type(),
+                target: &target_string,
+                declared_by: &declared_by,
+                origin: "api",
+            },
+        )
+        .await
+        .on_unique_violation(locations::UNIQUE_REGISTERED_LOCATION, "target", || {
+            format!("Location {} already exists", target.location_ref())
+        })?;
+        self.wake();
+        Ok(row)
+    }
+
+    pub fn resolve_for_api(&self, location_type: &str, target: &str) -> Result<Target, AppError> {
+        self.reader
+            .resolve(location_type, target)
+            .map_err(|e| match e {
+                ReadError::NotAllowed(m) => AppError::NotAllowed(m),
+                other => AppError::input(other.to_string()),
+            })
+    }
+
+    pub async fn delete_location(&self, id: Uuid) -> Result<(), AppError> {
+        let mut tx = self.db.begin().await?;
+        if !self.delete_location_in(&mut tx, id).await? {
+            return Err(AppError::not_found(format!(
+                "Found no location with ID {id}"
+            )));
+        }
+        tx.commit().await?;
+        self.wake();
+        Ok(())
+    }
+
+    /// Deletes a registered location and its tree; its entities become orphans and the policy applies.
+    async fn delete_location_in(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        id: Uuid,
+    ) -> Result<bool, sqlx::Error> {
+        if !locations::delete_location(&mut *tx, id).await? {
+            return Ok(false);
+        }
+        let touched =
+            db::entities::sweep_orphans(&mut *tx, self.config.catalog.orphan_policy).await?;
+        db::stitch::queue_stitch(tx, touched).await?;
+        Ok(true)
+    }
+
+    /// Deletes an entity by uid (it comes back at its location's next refresh if still there).
+    /// Deleting a uid that does not exist succeeds: the outcome the caller wanted holds.
+    pub async fn delete_entity(&self, uid: Uuid) -> Result<(), AppError> {
+        let mut tx = self.db.begin().await?;
+        db::entities::delete_entity(&mut tx, uid).await?;
+        tx.commit().await?;
+        self.wake();
+        Ok(())
+    }
+
+    /// Makes the location that provides `entity_key` due now. A Location entity also refreshes the
+    /// locations it points at; a file in a git repository also fetches its repository.
+    pub async fn refresh_entity(&self, entity_key: &str) -> Result<(), AppError> {
+        let Some(location_id) = db::entities::get_entity_location(&self.db, entity_key).await? else {
+            return Err(AppError::not_found(format!(
+                "No entity named '{entity_key}' found"
+            )));
+        };
+        // An orphan has no location of its own; the locations it declared may still exist.
+        locations::make_due_for_entity(&self.db, location_id, entity_key).await?;
+        self.wake();
+        Ok(())
+    }
+
+    /// Makes every registered repository a push concerns due now, revoking claims in progress (a fetch
+    /// that started before the push must not be the last word). Returns the targets refreshed.
+    pub async fn refresh_pushed(&self, push: &PushEvent) -> Result<Vec<String>, AppError> {
+        let pushed_branch = match push.git_ref.as_deref() {
+            Some(git_ref) => match git_ref.strip_prefix("refs/heads/") {
+                Some(branch) => Some(branch),
+                None => return Ok(Vec::new()), // a tag or another ref: no branch we follow moved
+            },
+            None => None,
+        };
+        let keys = push.repository_keys();
+        let mut ids = Vec::new();
+        let mut targets = Vec::new();
+        for location in locations::list_git_locations(&self.db).await? {
+            let Ok(repo) = GitRepo::parse(&location.target) else {
+                continue;
+            };
+            if !keys.contains(&remote_key(&repo.remote)) {
+                continue;
+            }
+            // When the event leaves the branch out, refresh rather than miss a push.
+            let concerned = match (&repo.branch, pushed_branch) {
+                (Some(followed), Some(pushed)) => followed == pushed,
+                (None, Some(_)) if push.default_branch.is_some() => push.is_default_branch(),
+                _ => true,
+            };
+            if concerned {
+                ids.push(location.id);
+                targets.push(location.target);
+            }
+        }
+        if !ids.is_empty() {
+            locations::make_due(&self.db, &ids).await?;
+            self.wake();
+        }
+        Ok(targets)
+    }
+
+    /// Processes and stitches until nothing is due, without background workers: deterministic, for
+    /// tests. With several replicas it returns when this one finds nothing more to claim.
+    pub async fn process_until_idle(&self) -> anyhow::Result<()> {
+        loop {
+            let round =
+                ingest::process_due_locations(&self.db, &self.reader, &self.config.catalog).await?;
+            let stitched = ingest::stitch_pending(&self.db, || true).await?;
+            if round.locations == 0 && stitched == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Starts the background workers; they stop when `shutdown` turns true.
+    pub fn spawn_workers(&self, shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(ingest::run_workers(
+            self.db.clone(),
+            self.reader.clone(),
+            self.config.clone(),
+            self.wake.clone(),
+            shutdown,
+        ))
+    }
+
+    /// Processes a target and everything its Location entities point at, in memory. Returns the entities in
+    /// their final form (without relations to the rest of the catalog) and the problems found.
+    pub async fn dry_run(&self, target: &Target) -> (Vec<serde_json::Value>, Vec<String>) {
+        const MAX_LOCATIONS: usize = 200;
+        let root_id = Uuid::new_v4();
+        let mut pending = vec![LocationJob {
+            id: root_id,
+            location_type: target.location_type().to_owned(),
+            target: target.target_string(),
+            parent_id: None,
+            root_id,
+            declared_by: generated_location_key(target),
+            root_type: target.location_type().to_owned(),
+            root_target: target.target_string(),
+            claim_token: None,
+            root_version: None,
+        }];
+        let mut entities = Vec::new();
+        let mut errors = Vec::new();
+        let mut seen = 0;
+        while let Some(job) = pending.pop() {
+            seen += 1;
+            if seen > MAX_LOCATIONS {
+                errors.push(format!(
+                    "more than {MAX_LOCATIONS} locations below {}",
+                    target.target_string()
+                ));
+                break;
+            }
+            let output = ingest::process::process_location(&self.reader, &job).await;
+            errors.extend(output.location_errors.iter().map(|e| e.message.clone()));
+            for (_, rejected) in &output.rejected {
+                errors.extend(rejected.iter().map(|e| e.message.clone()));
+            }
+            // Files of a repository are read at the commit its dry run fetched.
+            let root_version = match &output.git_snapshot {
+                Some(snapshot) => Some(snapshot.commit.clone()),
+                None => job.root_version.clone(),
+            };
+            for entity in output.entities {
+                for child in &entity.child_locations {
+                    pending.push(LocationJob {
+                        id: Uuid::new_v4(),
+                        location_type: child.location_type().to_owned(),
+                        target: child.target_string(),
+                        parent_id: Some(job.id),
+                        root_id,
+                        declared_by: entity.key.clone(),
+                        root_type: job.root_type.clone(),
+                        root_target: job.root_target.clone(),
+                        claim_token: None,
+                        root_version: root_version.clone(),
+                    });
+                }
+                let relations: Vec<(String, String)> = entity
+                    .relations
+                    .iter()
+                    .filter(|r| r.source.key() == entity.key)
+                    .map(|r| (r.relation_type.to_owned(), r.target.to_string()))
+                    .collect();
+                let (body, _) = ingest::stitch::stitch_entity(
+                    Uuid::new_v4(),
+                    entity.processed,
+                    &relations,
+                    entity.errors,
+                );
+                entities.push(body);
+            }
+        }
+        (entities, errors)
+    }
+
+    /// An entity in its final form, by key.
+    pub async fn entity(&self, key: &str) -> Result<Option<serde_json::Value>, AppError> {
+        match db::entities::get_final_by_key(&self.db, key).await? {
+            Some(body) => Ok(Some(parse_stored(&body)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Those of `keys` that exist, with their keys, in no particular order.
+    pub async fn entities_by_keys(
+        &self,
+        keys: &[String],
+    ) -> Result<Vec<(String, serde_json::Value)>, AppError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        db::entities::get_finals_by_keys(&self.db, keys, None)
+            .await?
+            .into_iter()
+            .map(|row| Ok((row.entity_key, parse_stored(&row.body)?)))
+            .collect()
+    }
+
+    /// How many entities there are of each kind (kinds as written).
+    pub async fn kind_counts(&self) -> Result<Vec<db::FacetCountRow>, AppError> {
+        Ok(db::facet_counts(&self.db, "kind", None).await?)
+    }
+
+    /// The most recently changed entities, newest first.
+    pub async fn recent_entities(&self, limit: i64) -> Result<Vec<serde_json::Value>, AppError> {
+        db::entities::recent_finals(&self.db, limit)
+            .await?
+            .iter()
+            .map(|body| parse_stored(body))
+            .collect()
+    }
+
+    /// Gauges read at scrape time.
+    pub async fn record_gauges(&self) {
+        if let Ok(status) = db::processing_status(&self.db).await {
+            metrics::gauge!("atrium_catalog_entities").set(status.entities as f64);
+            metrics::gauge!("atrium_catalog_locations_due").set(status.locations_due as f64);
+            metrics::gauge!("atrium_catalog_stitch_queue").set(status.stitch_queue as f64);
+        }
+    }
+}
+
+/// A stored entity body (always JSON written by the stitcher).
+pub fn parse_stored(body: &str) -> Result<serde_json::Value, AppError> {
+    serde_json::from_str(body)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("stored entity is not JSON: {e}")))
+}

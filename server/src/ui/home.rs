@@ -1,0 +1,52 @@
+//! `/`: the way in — search, what the catalog holds by kind, and what changed lately. The one page
+//! that spans features: it reads each through its service (today the catalog; later golden paths and
+//! deployments), never through their queries or pages.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::State;
+
+use crate::catalog::CatalogService;
+use crate::catalog::pages::view::{EntitySummary, catalog_href};
+use crate::error::AppError;
+
+const RECENT: i64 = 8;
+
+pub struct KindCount {
+    pub kind: String,
+    pub count: i64,
+    pub href: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "home.html")]
+pub struct HomePage {
+    total: i64,
+    kinds: Vec<KindCount>,
+    recent: Vec<EntitySummary>,
+}
+
+pub async fn show_home(State(catalog): State<CatalogService>) -> Result<HomePage, AppError> {
+    let mut kinds: Vec<KindCount> = catalog
+        .kind_counts()
+        .await?
+        .into_iter()
+        .map(|row| KindCount {
+            href: catalog_href(&[("kind", &row.value)]),
+            kind: row.value,
+            count: row.count,
+        })
+        .collect();
+    kinds.sort_by_key(|k| k.kind.to_lowercase());
+    let recent = catalog
+        .recent_entities(RECENT)
+        .await?
+        .iter()
+        .map(EntitySummary::from_entity)
+        .collect();
+    Ok(HomePage {
+        total: kinds.iter().map(|k| k.count).sum(),
+        kinds,
+        recent,
+    })
+}

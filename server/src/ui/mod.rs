@@ -1,0 +1,59 @@
+//! What every page of the portal shares: the layout (`web/templates/base.html`), the security headers
+//! and Content-Security-Policy (with its report endpoint), static assets, HTML error pages, the check
+//! against cross-site form posts, and the home page.
+//!
+//! Features own their pages (`catalog::pages`, later `scaffolder::pages`, ...) and build on this
+//! module; it knows nothing of them, except `home`, the one page that spans features and reads each
+//! through its service.
+//!
+//! Pages work without JavaScript, carry a strict CSP (no inline scripts or styles anywhere), and every
+//! page is a fixed number of queries (never one per row).
+
+mod assets;
+pub mod csp;
+pub mod csrf;
+pub mod error;
+mod home;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, post};
+
+use crate::AppState;
+use crate::error::AppError;
+
+/// The routes this module serves itself: `/`, `/static/{file}`, `/csp-report`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home::show_home))
+        .route("/static/{file}", get(assets::serve_static))
+        .route("/csp-report", post(csp::receive_report))
+}
+
+/// The answer for a page path nothing serves.
+pub async fn not_found(uri: axum::http::Uri) -> AppError {
+    AppError::not_found(format!("There is no page at {}.", uri.path())).suggest("/", "Go to the home page")
+}
+
+/// Middleware of the page routers: the security headers every page is served with.
+pub async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(csp::CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
+}
