@@ -50,11 +50,12 @@ async fn create_database_if_missing(options: &PgConnectOptions, url: &str) -> an
         .connect()
         .await
         .map_err(|e| unreachable_error(url, &e))?;
-    let exists: bool =
-        sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
-            .bind(&name)
-            .fetch_one(&mut conn)
-            .await?;
+    let exists = sqlx::query_scalar!(
+        r#"select exists (select 1 from pg_database where datname = $1) as "exists!""#,
+        name
+    )
+    .fetch_one(&mut conn)
+    .await?;
     if !exists {
         // Identifiers cannot be bound as parameters; quote it the way Postgres quotes identifiers.
         let quoted = format!("\"{}\"", name.replace('"', "\"\""));

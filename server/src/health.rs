@@ -22,10 +22,9 @@ async fn healthz() -> &'static str {
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let latest = crate::MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-    let applied: Result<Option<i64>, _> =
-        sqlx::query_scalar("select max(version) from _sqlx_migrations where success")
-            .fetch_one(&state.db)
-            .await;
+    let applied = sqlx::query_scalar!("select max(version) from _sqlx_migrations where success")
+        .fetch_one(&state.db)
+        .await;
     match applied {
         Ok(Some(version)) if version >= latest => (StatusCode::OK, "ready".to_owned()),
         Ok(version) => (

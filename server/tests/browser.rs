@@ -211,7 +211,7 @@ async fn browse_the_portal(pool: PgPool) {
     client.goto(&portal.url("/")).await.expect("home");
     wait_for(&client, "#home-q").await;
     assert_eq!(
-        atrium::pages::csp_report_count(),
+        atrium::ui::csp::report_count(),
         0,
         "the browser reported Content-Security-Policy violations (see the log)"
     );

@@ -40,7 +40,7 @@ async fn app_following(pool: PgPool, repos: &[&BareRepo]) -> TestApp {
 
 /// Makes the repositories due (what the refresh interval or a webhook does) and processes.
 async fn refresh_repositories(app: &TestApp) {
-    sqlx::query("update location set next_refresh_at = now() where type = 'git'")
+    sqlx::query!("update location set next_refresh_at = now() where type = 'git'")
         .execute(&app.state.db)
         .await
         .expect("make due");
@@ -220,7 +220,7 @@ async fn a_corrupt_file_keeps_the_last_good_entities_and_shows_the_error(pool: P
         "good"
     );
     // Errors of a file show on the Location entity that declares it: the repository's.
-    let root = atrium::catalog::ingest::process::generated_location_name(
+    let root = atrium::catalog::model::location::generated_location_name(
         "git",
         &format!("{}#main", shop.url()),
     );
@@ -270,26 +270,32 @@ async fn refreshing_unchanged_repositories_reads_and_writes_nothing(pool: PgPool
         "initial",
     );
     let app = app_following(pool.clone(), &[&one, &two]).await;
-    let refreshed_before: Vec<(String, Option<String>)> = sqlx::query_as(
-        "select target, last_refreshed_at::text from location where type = 'git-file' order by target",
+    let refreshed_before: Vec<(String, Option<String>)> = sqlx::query!(
+        "select target, last_refreshed_at::text as refreshed from location where type = 'git-file' order by target",
     )
     .fetch_all(&pool)
     .await
-    .expect("files");
+    .expect("files")
+    .into_iter()
+    .map(|row| (row.target, row.refreshed))
+    .collect();
     assert_eq!(refreshed_before.len(), 3);
 
     refresh_repositories(&app).await;
-    let refreshed_after: Vec<(String, Option<String>)> = sqlx::query_as(
-        "select target, last_refreshed_at::text from location where type = 'git-file' order by target",
+    let refreshed_after: Vec<(String, Option<String>)> = sqlx::query!(
+        "select target, last_refreshed_at::text as refreshed from location where type = 'git-file' order by target",
     )
     .fetch_all(&pool)
     .await
-    .expect("files");
+    .expect("files")
+    .into_iter()
+    .map(|row| (row.target, row.refreshed))
+    .collect();
     assert_eq!(
         refreshed_before, refreshed_after,
         "no file is read again when its repository did not change"
     );
-    let queued: i64 = sqlx::query_scalar("select count(*) from stitch_queue")
+    let queued: i64 = sqlx::query_scalar!(r#"select count(*) as "count!" from stitch_queue"#)
         .fetch_one(&pool)
         .await
         .expect("queue");
@@ -301,12 +307,15 @@ async fn refreshing_unchanged_repositories_reads_and_writes_nothing(pool: PgPool
         "bump",
     );
     refresh_repositories(&app).await;
-    let refreshed_now: Vec<(String, Option<String>)> = sqlx::query_as(
-        "select target, last_refreshed_at::text from location where type = 'git-file' order by target",
+    let refreshed_now: Vec<(String, Option<String>)> = sqlx::query!(
+        "select target, last_refreshed_at::text as refreshed from location where type = 'git-file' order by target",
     )
     .fetch_all(&pool)
     .await
-    .expect("files");
+    .expect("files")
+    .into_iter()
+    .map(|row| (row.target, row.refreshed))
+    .collect();
     let changed: Vec<String> = refreshed_now
         .iter()
         .filter(|now| !refreshed_after.contains(now))
@@ -431,7 +440,7 @@ async fn repositories_registered_through_the_api_follow_the_host_and_root_rules(
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     app.process().await;
-    let name = atrium::catalog::ingest::process::generated_location_name("git", &missing);
+    let name = atrium::catalog::model::location::generated_location_name("git", &missing);
     let location = app.entity("location", &name).await;
     let messages = status_messages(&location);
     assert!(
@@ -555,7 +564,7 @@ async fn https_remotes_send_the_configured_token(pool: PgPool) {
         app.entity_status("component", "other-svc").await,
         StatusCode::NOT_FOUND
     );
-    let name = atrium::catalog::ingest::process::generated_location_name(
+    let name = atrium::catalog::model::location::generated_location_name(
         "git",
         &format!("http://{address}/other.git"),
     );

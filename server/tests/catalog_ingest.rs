@@ -49,32 +49,38 @@ async fn edits_are_picked_up_and_relations_follow(pool: PgPool) {
 async fn unchanged_refresh_writes_no_entity(pool: PgPool) {
     let app = TestApp::new(pool.clone()).await;
     load_sample(&app).await;
-    let before: Vec<(String, String)> =
-        sqlx::query_as("select entity_key, etag from entity order by entity_key")
+    let before: Vec<(String, Option<String>)> =
+        sqlx::query!("select entity_key, etag from entity order by entity_key")
             .fetch_all(&pool)
             .await
-            .expect("etags");
-    let written_before: i64 = sqlx::query_scalar(
-        "select n_tup_upd + n_tup_ins from pg_stat_user_tables where relname = 'entity'",
+            .expect("etags")
+            .into_iter()
+            .map(|row| (row.entity_key, row.etag))
+            .collect();
+    let written_before: i64 = sqlx::query_scalar!(
+        r#"select n_tup_upd + n_tup_ins as "written!" from pg_stat_user_tables where relname = 'entity'"#,
     )
     .fetch_one(&pool)
     .await
     .expect("stats");
     app.refresh_all().await;
-    let after: Vec<(String, String)> =
-        sqlx::query_as("select entity_key, etag from entity order by entity_key")
+    let after: Vec<(String, Option<String>)> =
+        sqlx::query!("select entity_key, etag from entity order by entity_key")
             .fetch_all(&pool)
             .await
-            .expect("etags");
+            .expect("etags")
+            .into_iter()
+            .map(|row| (row.entity_key, row.etag))
+            .collect();
     assert_eq!(before, after);
-    let queued: i64 = sqlx::query_scalar("select count(*) from stitch_queue")
+    let queued: i64 = sqlx::query_scalar!(r#"select count(*) as "count!" from stitch_queue"#)
         .fetch_one(&pool)
         .await
         .expect("queue");
     assert_eq!(queued, 0);
     // Statistics are collected asynchronously; they can only lag, never over-count our writes.
-    let written_after: i64 = sqlx::query_scalar(
-        "select n_tup_upd + n_tup_ins from pg_stat_user_tables where relname = 'entity'",
+    let written_after: i64 = sqlx::query_scalar!(
+        r#"select n_tup_upd + n_tup_ins as "written!" from pg_stat_user_tables where relname = 'entity'"#,
     )
     .fetch_one(&pool)
     .await
@@ -318,19 +324,19 @@ async fn claims_are_exclusive_between_workers(pool: PgPool) {
     }
     // Two claimers racing (as two replicas would) never get the same location.
     let (a, b) = tokio::join!(
-        atrium::catalog::ingest::claim_due_locations(&pool, 15, 60.0),
-        atrium::catalog::ingest::claim_due_locations(&pool, 15, 60.0)
+        atrium::catalog::db::claim_due_locations(&pool, 15, 60.0),
+        atrium::catalog::db::claim_due_locations(&pool, 15, 60.0)
     );
     let (a, b) = (a.expect("claim a"), b.expect("claim b"));
     assert_eq!(a.len() + b.len(), 20);
     assert!(a.iter().all(|x| !b.iter().any(|y| y.id == x.id)));
     // Claimed work is leased: nothing is due until the lease ends.
-    let again = atrium::catalog::ingest::claim_due_locations(&pool, 50, 60.0)
+    let again = atrium::catalog::db::claim_due_locations(&pool, 50, 60.0)
         .await
         .expect("claim");
     assert!(again.is_empty());
     // An expired lease (a dead worker) makes the work due again.
-    sqlx::query("update location set next_refresh_at = now() - interval '1 second'")
+    sqlx::query!("update location set next_refresh_at = now() - interval '1 second'")
         .execute(&pool)
         .await
         .expect("expire");

@@ -136,7 +136,7 @@ fn serve_without_postgres_says_so_in_one_line() {
 /// then stops it with SIGTERM.
 #[tokio::test]
 async fn serve_loads_the_demo_catalog_and_stops_on_sigterm() {
-    atrium::catalog::install_crypto_provider();
+    atrium::tls::install_crypto_provider();
     let base = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let database = format!("atrium_cli_{}", uuid::Uuid::new_v4().simple());

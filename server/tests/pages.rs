@@ -2,7 +2,7 @@
 
 mod common;
 
-use atrium::pages::CONTENT_SECURITY_POLICY;
+use atrium::ui::csp::CONTENT_SECURITY_POLICY;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use common::{TestApp, load_sample};

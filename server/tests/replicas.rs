@@ -286,9 +286,9 @@ async fn a_replica_killed_mid_batch_loses_nothing(pool: PgPool) {
             }
         })
         .await;
-    let claimed: i64 = sqlx::query_scalar(
-        "select count(*) from location
-         where parent_id is not null and last_refreshed_at is null and next_refresh_at > now()",
+    let claimed: i64 = sqlx::query_scalar!(
+        r#"select count(*) as "count!" from location
+         where parent_id is not null and last_refreshed_at is null and next_refresh_at > now()"#,
     )
     .fetch_one(&pool)
     .await
@@ -348,19 +348,22 @@ async fn a_replica_killed_mid_batch_loses_nothing(pool: PgPool) {
         "B read the team locations, and not the root A had finished"
     );
     // Not stuck: every location was stored and is scheduled for its next refresh, not held by a lease.
-    let stuck: Vec<(String, Value)> = sqlx::query_as(
+    let stuck: Vec<(String, Option<Value>)> = sqlx::query!(
         "select target, jsonb_build_object('last_refreshed_at', last_refreshed_at,
-                'next_refresh_at', next_refresh_at, 'errors', errors)
+                'next_refresh_at', next_refresh_at, 'errors', errors) as state
          from location
          where last_refreshed_at is null or errors <> '[]'::jsonb
             or next_refresh_at < now() + make_interval(secs => $1)",
+        (REFRESH_INTERVAL_SECONDS / 2) as f64
     )
-    .bind((REFRESH_INTERVAL_SECONDS / 2) as f64)
     .fetch_all(&pool)
     .await
-    .expect("locations");
+    .expect("locations")
+    .into_iter()
+    .map(|row| (row.target, row.state))
+    .collect();
     assert!(stuck.is_empty(), "locations not properly stored: {stuck:?}");
-    let locations: i64 = sqlx::query_scalar("select count(*) from location")
+    let locations: i64 = sqlx::query_scalar!(r#"select count(*) as "count!" from location"#)
         .fetch_one(&pool)
         .await
         .expect("count");
@@ -549,7 +552,7 @@ struct Replica {
 
 impl Cluster {
     fn new(pool: &PgPool) -> Self {
-        atrium::catalog::install_crypto_provider();
+        atrium::tls::install_crypto_provider();
         let database = pool
             .connect_options()
             .get_database()

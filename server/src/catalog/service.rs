@@ -176,7 +176,8 @@ impl CatalogService {
     /// Makes the location that provides `entity_key` due now. A Location entity also refreshes the
     /// locations it points at; a file in a git repository also fetches its repository.
     pub async fn refresh_entity(&self, entity_key: &str) -> Result<(), AppError> {
-        let Some(location_id) = db::entities::get_entity_location(&self.db, entity_key).await? else {
+        let Some(location_id) = db::entities::get_entity_location(&self.db, entity_key).await?
+        else {
             return Err(AppError::not_found(format!(
                 "No entity named '{entity_key}' found"
             )));

@@ -220,7 +220,6 @@ pub fn parse_remote(remote: &str) -> Result<RemoteKind, String> {
     ))
 }
 
-
 /// A comparison key for remotes and repository URLs, so that every https, ssh and scp spelling of one
 /// repository matches (see [`normalize_repo_url`]); an unparseable remote is its own key.
 pub fn remote_key(remote: &str) -> String {

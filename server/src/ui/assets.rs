@@ -35,6 +35,8 @@ pub async fn serve_static(Path(file): Path<String>) -> Response {
             *bytes,
         )
             .into_response(),
-        None => AppError::not_found(format!("There is no static file named {file}.")).into_response(),
+        None => {
+            AppError::not_found(format!("There is no static file named {file}.")).into_response()
+        }
     }
 }

@@ -35,7 +35,8 @@ pub fn router() -> Router<AppState> {
 
 /// The answer for a page path nothing serves.
 pub async fn not_found(uri: axum::http::Uri) -> AppError {
-    AppError::not_found(format!("There is no page at {}.", uri.path())).suggest("/", "Go to the home page")
+    AppError::not_found(format!("There is no page at {}.", uri.path()))
+        .suggest("/", "Go to the home page")
 }
 
 /// Middleware of the page routers: the security headers every page is served with.

@@ -109,7 +109,7 @@ impl Drop for Portal {
 
 impl Portal {
     pub async fn start(pool: PgPool, workspace: &Path) -> Self {
-        atrium::catalog::install_crypto_provider();
+        atrium::tls::install_crypto_provider();
         let extra_root = tempfile::tempdir().expect("tempdir");
         let catalog_root = workspace.join("catalog");
         let config = Config {

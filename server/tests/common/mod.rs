@@ -110,7 +110,7 @@ impl TestApp {
 
     /// Makes every location due now and processes: what the next refresh interval would do.
     pub async fn refresh_all(&self) {
-        sqlx::query("update location set next_refresh_at = now()")
+        sqlx::query!("update location set next_refresh_at = now()")
             .execute(&self.state.db)
             .await
             .expect("make due");

@@ -10,12 +10,12 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{key_of, project_all};
-use crate::http::{ApiJson, QueryParams, RawJson, json_array};
 use crate::AppState;
 use crate::catalog::db::{self, EntityQuery, OrderField};
 use crate::catalog::filter::{self, parse_filter_params};
 use crate::catalog::model::refs::{EntityRef, RefDefaults};
 use crate::error::{AppError, Result};
+use crate::http::{ApiJson, QueryParams, RawJson, json_array};
 
 /// `GET /entities`: filter, fields, order (`asc:metadata.name`), offset, limit, after.
 pub async fn list_entities(State(state): State<AppState>, params: QueryParams) -> Result<Response> {
@@ -153,8 +153,10 @@ pub async fn get_entity_ancestry(
     let mut current = start.clone();
     // Trees are shallow; the bound only protects against a cycle in corrupt data.
     for _ in 0..64 {
-        let Some(db::entities::AncestryRow { parent_key: parent, body }) =
-            db::entities::get_ancestry_step(&state.db, &current).await?
+        let Some(db::entities::AncestryRow {
+            parent_key: parent,
+            body,
+        }) = db::entities::get_ancestry_step(&state.db, &current).await?
         else {
             if items.is_empty() {
                 return Err(AppError::not_found(format!(

@@ -6,10 +6,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::http::ApiJson;
 use crate::AppState;
 use crate::catalog::model::validate::validate_entity_from_file;
 use crate::error::{AppError, OwnErrorBody, Result};
+use crate::http::ApiJson;
 
 #[derive(Deserialize)]
 pub struct ValidateRequest {

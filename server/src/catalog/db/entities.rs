@@ -82,7 +82,10 @@ pub async fn get_ancestry_step(
 }
 
 /// The most recently changed entities' final bodies, newest first.
-pub async fn recent_finals(db: impl PgExecutor<'_>, limit: i64) -> Result<Vec<String>, sqlx::Error> {
+pub async fn recent_finals(
+    db: impl PgExecutor<'_>,
+    limit: i64,
+) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar!(
         r#"select final as "final!" from entity where final is not null
            order by updated_at desc, entity_key limit $1"#,
@@ -107,12 +110,9 @@ pub async fn get_entity_location(
 /// when there was no such entity.
 pub async fn delete_entity(tx: &mut PgConnection, uid: Uuid) -> Result<bool, sqlx::Error> {
     let touched = relation_sources_of(&mut *tx, &[uid]).await?;
-    let deleted = sqlx::query_scalar!(
-        "delete from entity where id = $1 returning entity_key",
-        uid
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
+    let deleted = sqlx::query_scalar!("delete from entity where id = $1 returning entity_key", uid)
+        .fetch_optional(&mut *tx)
+        .await?;
     let Some(deleted) = deleted else {
         return Ok(false);
     };
@@ -279,9 +279,12 @@ async fn list_unmarked_orphans(tx: &mut PgConnection) -> Result<Vec<Uuid>, sqlx:
 async fn delete_entities(tx: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<String>, sqlx::Error> {
     let mut touched = relation_sources_of(&mut *tx, ids).await?;
     // Relations these entities originated vanish with them (cascade).
-    let deleted = sqlx::query_scalar!("delete from entity where id = any($1) returning entity_key", ids)
-        .fetch_all(tx)
-        .await?;
+    let deleted = sqlx::query_scalar!(
+        "delete from entity where id = any($1) returning entity_key",
+        ids
+    )
+    .fetch_all(tx)
+    .await?;
     let deleted: std::collections::HashSet<String> = deleted.into_iter().collect();
     touched.retain(|k| !deleted.contains(k));
     Ok(touched)

@@ -233,12 +233,10 @@ pub async fn list_children(
 
 /// Deletes locations (and their subtrees); returns how many were deleted.
 pub async fn delete_locations(tx: &mut PgConnection, ids: &[Uuid]) -> Result<u64, sqlx::Error> {
-    Ok(
-        sqlx::query!("delete from location where id = any($1)", ids)
-            .execute(tx)
-            .await?
-            .rows_affected(),
-    )
+    Ok(sqlx::query!("delete from location where id = any($1)", ids)
+        .execute(tx)
+        .await?
+        .rows_affected())
 }
 
 /// A child location to create: (type, target, key of the declaring Location entity).
@@ -258,7 +256,10 @@ pub async fn insert_children(
         return Ok(());
     }
     let ids: Vec<Uuid> = children.iter().map(|_| Uuid::new_v4()).collect();
-    let types: Vec<String> = children.iter().map(|c| c.location_type.to_owned()).collect();
+    let types: Vec<String> = children
+        .iter()
+        .map(|c| c.location_type.to_owned())
+        .collect();
     let targets: Vec<String> = children.iter().map(|c| c.target.to_owned()).collect();
     let declared: Vec<String> = children.iter().map(|c| c.declared_by.to_owned()).collect();
     sqlx::query!(

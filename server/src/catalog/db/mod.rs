@@ -20,5 +20,7 @@ pub mod stitch;
 pub use claims::{LocationJob, claim_due_locations};
 pub use facets::{FacetCountRow, facet_counts, facet_counts_with_text};
 pub use locations::LocationRow;
-pub use query::{EntityQuery, FullText, Keyset, OrderField, PageRow, count_entities, query_entities};
+pub use query::{
+    EntityQuery, FullText, Keyset, OrderField, PageRow, count_entities, query_entities,
+};
 pub use status::{ProcessingStatusRow, processing_status};

@@ -64,7 +64,10 @@ fn push_where(q: &mut QueryBuilder<Postgres>, query: &EntityQuery<'_>) {
         super::filter::push_sql(filter, q);
     }
     if let Some(text) = query.full_text {
-        let pattern = format!("%{}%", super::filter::escape_like(&text.term.to_lowercase()));
+        let pattern = format!(
+            "%{}%",
+            super::filter::escape_like(&text.term.to_lowercase())
+        );
         if text.fields.is_empty() {
             q.push(" and e.search_text like ")
                 .push_bind(pattern)
@@ -100,8 +103,7 @@ pub async fn query_entities(
     let sort_sql = order
         .map(OrderField::sql)
         .unwrap_or_else(|| "null::text".to_owned());
-    let mut q =
-        QueryBuilder::<Postgres>::new(format!(
+    let mut q = QueryBuilder::<Postgres>::new(format!(
         "select e.id, {sort_sql} as sort_value, e.final as body from entity e"
     ));
     push_where(&mut q, query);

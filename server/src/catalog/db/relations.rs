@@ -14,7 +14,14 @@ pub struct NewRelations {
 }
 
 impl NewRelations {
-    pub fn push(&mut self, origin: Uuid, source_key: String, relation_type: &str, target_key: String, target_ref: String) {
+    pub fn push(
+        &mut self,
+        origin: Uuid,
+        source_key: String,
+        relation_type: &str,
+        target_key: String,
+        target_ref: String,
+    ) {
         self.origins.push(origin);
         self.source_keys.push(source_key);
         self.types.push(relation_type.to_owned());

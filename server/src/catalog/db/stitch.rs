@@ -26,7 +26,10 @@ pub async fn queue_stitch(tx: &mut PgConnection, keys: Vec<String>) -> Result<()
 }
 
 /// Takes (deletes) up to `limit` queue entries, oldest first, skipping those another stitcher holds.
-pub async fn take_stitch_batch(tx: &mut PgConnection, limit: i64) -> Result<Vec<String>, sqlx::Error> {
+pub async fn take_stitch_batch(
+    tx: &mut PgConnection,
+    limit: i64,
+) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar!(
         r#"delete from stitch_queue where ctid = any(array(
              select ctid from stitch_queue order by queued_at limit $1 for update skip locked))
@@ -62,7 +65,10 @@ pub struct StitchRow {
 
 /// Locks the entity rows of `keys` in key order (so that two stitchers with overlapping batches wait
 /// on each other instead of deadlocking).
-pub async fn lock_entities(tx: &mut PgConnection, keys: &[String]) -> Result<Vec<StitchRow>, sqlx::Error> {
+pub async fn lock_entities(
+    tx: &mut PgConnection,
+    keys: &[String],
+) -> Result<Vec<StitchRow>, sqlx::Error> {
     sqlx::query_as!(
         StitchRow,
         r#"select id, entity_key, kind, processed, errors as "errors: Json<Vec<ProcessingError>>",
@@ -82,7 +88,10 @@ pub struct RelationRow {
 }
 
 /// Every relation whose source is one of `keys`, whichever entity originated it.
-pub async fn relations_from(tx: &mut PgConnection, keys: &[String]) -> Result<Vec<RelationRow>, sqlx::Error> {
+pub async fn relations_from(
+    tx: &mut PgConnection,
+    keys: &[String],
+) -> Result<Vec<RelationRow>, sqlx::Error> {
     sqlx::query_as!(
         RelationRow,
         r#"select distinct source_key, type as relation_type, target_ref

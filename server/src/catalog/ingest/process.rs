@@ -72,15 +72,13 @@ pub async fn process_location(reader: &Reader, job: &LocationJob) -> ProcessOutp
         file.commit.clone_from(&job.root_version);
     }
     let parsed = match &target {
-        Ok(Target::GitRepo(repo)) => {
-            match reader.git_snapshot(repo).await {
-                Ok(snapshot) => {
-                    output.git_snapshot = Some(snapshot);
-                    Ok(Vec::new())
-                }
-                Err(e) => Err(ProcessingError::new(e.name(), e.to_string())),
+        Ok(Target::GitRepo(repo)) => match reader.git_snapshot(repo).await {
+            Ok(snapshot) => {
+                output.git_snapshot = Some(snapshot);
+                Ok(Vec::new())
             }
-        }
+            Err(e) => Err(ProcessingError::new(e.name(), e.to_string())),
+        },
         Ok(target) => read_and_parse(reader, target).await,
         Err(e) => Err(ProcessingError::new(e.name(), e.to_string())),
     };

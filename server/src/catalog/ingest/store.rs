@@ -37,7 +37,8 @@ pub async fn store_output(
     let mut stats = StoreStats::default();
     // The location may have been deleted while we read it, or our lease may have run out and another
     // worker claimed it since (the token changed): then this result is stale and nothing is stored.
-    let Some(previous) = claims::lock_claimed_location(&mut tx, job.id, job.claim_token).await? else {
+    let Some(previous) = claims::lock_claimed_location(&mut tx, job.id, job.claim_token).await?
+    else {
         return Ok(stats);
     };
 
@@ -56,11 +57,17 @@ pub async fn store_output(
         .filter(|e| !existing_by_key.contains_key(e.key.as_str()))
         .map(|e| e.key.clone())
         .collect();
-    let taken: HashMap<String, String> = entities::list_owners_elsewhere(&mut tx, &new_keys, job.id)
-        .await?
-        .into_iter()
-        .map(|owner| (owner.entity_key, format!("{}:{}", owner.location_type, owner.target)))
-        .collect();
+    let taken: HashMap<String, String> =
+        entities::list_owners_elsewhere(&mut tx, &new_keys, job.id)
+            .await?
+            .into_iter()
+            .map(|owner| {
+                (
+                    owner.entity_key,
+                    format!("{}:{}", owner.location_type, owner.target),
+                )
+            })
+            .collect();
     output
         .entities
         .retain(|entity| match taken.get(&entity.key) {

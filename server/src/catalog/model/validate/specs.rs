@@ -4,11 +4,11 @@
 use serde_json::{Map, Value};
 
 use super::FieldError;
-use super::shape::{Field, Shape, check_fields, opt, req};
 use super::rules::{
     check_array, check_enum, check_object, check_string, check_string_list, check_string_or_bool,
     join, missing, wrong_type,
 };
+use super::shape::{Field, Shape, check_fields, opt, req};
 
 /// Checks that each listed key, when present, is a non-empty string.
 fn strings_if_present(
