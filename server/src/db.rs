@@ -9,6 +9,9 @@ use sqlx::{ConnectOptions, PgPool};
 
 use crate::config::{DatabaseConfig, redact_url};
 
+/// Migrations embedded in the binary; `#[sqlx::test(migrator = "atrium::MIGRATOR")]` uses the same set.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
 /// Opens the pool. When the server cannot be reached the error is one line that names the URL (password
 /// hidden) and says how to start a Postgres, because that is what a newcomer hits first.
 pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<PgPool> {
@@ -73,7 +76,7 @@ async fn create_database_if_missing(options: &PgConnectOptions, url: &str) -> an
 }
 
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    crate::MIGRATOR
+    MIGRATOR
         .run(pool)
         .await
         .context("running database migrations")?;

@@ -7,7 +7,8 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use crate::AppState;
+use crate::db::MIGRATOR;
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -21,7 +22,7 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let latest = crate::MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+    let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
     let applied = sqlx::query_scalar!("select max(version) from _sqlx_migrations where success")
         .fetch_one(&state.db)
         .await;

@@ -10,6 +10,7 @@ pub mod db;
 pub mod error;
 pub mod git;
 pub mod health;
+mod home;
 pub mod http;
 pub mod state;
 pub mod telemetry;
@@ -26,8 +27,7 @@ use tracing::Level;
 pub use error::{AppError, Result};
 pub use state::AppState;
 
-/// Migrations embedded in the binary; `#[sqlx::test(migrator = "atrium::MIGRATOR")]` uses the same set.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+pub use db::MIGRATOR;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -45,7 +45,8 @@ pub fn app(state: AppState) -> Router {
     let api = http::with_limits(api, server)
         .layer(from_fn(error::render_json))
         .layer(from_fn(telemetry::record_http_metrics));
-    let pages = ui::router()
+    let pages = home::router()
+        .merge(ui::router())
         .merge(catalog::pages::router())
         .fallback(ui::not_found);
     let pages = http::with_limits(pages, server)

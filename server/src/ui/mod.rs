@@ -1,10 +1,10 @@
 //! What every page of the portal shares: the layout (`web/templates/base.html`), the security headers
 //! and Content-Security-Policy (with its report endpoint), static assets, HTML error pages, the check
-//! against cross-site form posts, and the home page.
+//! against cross-site form posts.
 //!
 //! Features own their pages (`catalog::pages`, later `scaffolder::pages`, ...) and build on this
-//! module; it knows nothing of them, except `home`, the one page that spans features and reads each
-//! through its service.
+//! module; it knows nothing of them. The home page, which spans features, lives above them
+//! (`crate::home`).
 //!
 //! Pages work without JavaScript, carry a strict CSP (no inline scripts or styles anywhere), and every
 //! page is a fixed number of queries (never one per row).
@@ -13,7 +13,6 @@ mod assets;
 pub mod csp;
 pub mod csrf;
 pub mod error;
-mod home;
 
 use axum::Router;
 use axum::extract::Request;
@@ -22,13 +21,12 @@ use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::{get, post};
 
-use crate::AppState;
 use crate::error::AppError;
+use crate::state::AppState;
 
-/// The routes this module serves itself: `/`, `/static/{file}`, `/csp-report`.
+/// The routes this module serves itself: `/static/{file}`, `/csp-report`.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(home::show_home))
         .route("/static/{file}", get(assets::serve_static))
         .route("/csp-report", post(csp::receive_report))
 }

@@ -10,12 +10,12 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{key_of, project_all};
-use crate::AppState;
 use crate::catalog::db::{self, EntityQuery, OrderField};
 use crate::catalog::filter::{self, parse_filter_params};
 use crate::catalog::model::refs::{EntityRef, RefDefaults};
 use crate::error::{AppError, Result};
 use crate::http::{ApiJson, QueryParams, RawJson, json_array};
+use crate::state::AppState;
 
 /// `GET /entities`: filter, fields, order (`asc:metadata.name`), offset, limit, after.
 pub async fn list_entities(State(state): State<AppState>, params: QueryParams) -> Result<Response> {

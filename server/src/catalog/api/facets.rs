@@ -5,11 +5,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::AppState;
 use crate::catalog::db;
 use crate::catalog::filter::{Filter, parse_filter_params, parse_predicate};
 use crate::error::{AppError, Result};
 use crate::http::{ApiJson, QueryParams};
+use crate::state::AppState;
 
 pub async fn get_entity_facets(
     State(state): State<AppState>,

@@ -8,13 +8,13 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::key_of;
-use crate::AppState;
 use crate::catalog::db::{self, LocationRow, locations};
 use crate::catalog::model::location::is_generated_location;
 use crate::catalog::model::refs::EntityRef;
 use crate::catalog::source::generated_location_key;
 use crate::error::{AppError, Result};
 use crate::http::{ApiJson, QueryParams, created};
+use crate::state::AppState;
 
 pub async fn list_locations(State(state): State<AppState>) -> Result<Response> {
     let rows = locations::list_locations(&state.db).await?;

@@ -14,9 +14,9 @@ use axum::Router;
 use axum::routing::{get, post};
 use serde_json::Value;
 
-use crate::AppState;
 use crate::catalog::model::refs::EntityRef;
 use crate::error::AppError;
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -12,11 +12,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::project_all;
-use crate::AppState;
 use crate::catalog::db::{self, EntityQuery, FullText, Keyset, OrderField};
 use crate::catalog::filter::{Filter, parse_filter_params, parse_predicate};
 use crate::error::{AppError, Result};
 use crate::http::{ApiJson, QueryParams, RawJson, json_array};
+use crate::state::AppState;
 
 const DEFAULT_LIMIT: i64 = 20;
 

@@ -6,10 +6,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::AppState;
 use crate::catalog::model::validate::validate_entity_from_file;
 use crate::error::{AppError, OwnErrorBody, Result};
 use crate::http::ApiJson;
+use crate::state::AppState;
 
 #[derive(Deserialize)]
 pub struct ValidateRequest {

@@ -9,9 +9,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde_json::json;
 
-use crate::AppState;
 use crate::error::AppError;
 use crate::git::webhook::{self, Parsed, WebhookError, WebhookSecrets};
+use crate::state::AppState;
 
 pub async fn git_push(
     State(state): State<AppState>,

@@ -11,10 +11,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::view::{EntitySummary, ref_href};
-use crate::AppState;
 use crate::catalog::model::location::is_generated_location;
 use crate::catalog::model::refs::{EntityRef, RefDefaults};
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::ui::csrf::check_same_origin;
 
 #[derive(Template, WebTemplate)]

@@ -1,14 +1,18 @@
 //! `/`: the way in — search, what the catalog holds by kind, and what changed lately. The one page
-//! that spans features: it reads each through its service (today the catalog; later golden paths and
-//! deployments), never through their queries or pages.
+//! that spans features, so it sits above them (beside the router assembly in `lib.rs`), not in `ui`:
+//! it reads each feature through its service (today the catalog; later golden paths and deployments)
+//! and its shared view helpers, never through their queries.
 
 use askama::Template;
 use askama_web::WebTemplate;
+use axum::Router;
 use axum::extract::State;
+use axum::routing::get;
 
 use crate::catalog::CatalogService;
 use crate::catalog::pages::view::{EntitySummary, catalog_href};
 use crate::error::AppError;
+use crate::state::AppState;
 
 const RECENT: i64 = 8;
 
@@ -26,7 +30,11 @@ pub struct HomePage {
     recent: Vec<EntitySummary>,
 }
 
-pub async fn show_home(State(catalog): State<CatalogService>) -> Result<HomePage, AppError> {
+pub fn router() -> Router<AppState> {
+    Router::new().route("/", get(show_home))
+}
+
+async fn show_home(State(catalog): State<CatalogService>) -> Result<HomePage, AppError> {
     let mut kinds: Vec<KindCount> = catalog
         .kind_counts()
         .await?
