@@ -550,3 +550,30 @@ async fn content_is_escaped(pool: PgPool) {
     assert_eq!(evil.texts(".description"), ["<script>alert(1)</script>"]);
     assert!(evil.select("a[href^=javascript]").is_empty());
 }
+
+/// Links on an entity page mean what they say: an unqualified owner is resolved in the entity's own
+/// namespace, and tags with URL-significant characters (`c++`, `c#`) link to a list that finds them.
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn owner_and_tag_links_follow_the_entity(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    app.write(
+        "native.yaml",
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: engine\n  namespace: platform\n  tags: [c++, c#]\nspec:\n  type: library\n  lifecycle: production\n  owner: runtime\n---\napiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata:\n  name: runtime\n  namespace: platform\nspec:\n  type: team\n  children: []\n",
+    );
+    app.register("native.yaml").await;
+    app.process().await;
+    let engine = page(&app, "/catalog/component/platform/engine").await;
+    assert_eq!(engine.status, StatusCode::OK);
+    let owner = engine.attrs("a.owner-link", "href");
+    assert_eq!(owner, ["/catalog/group/platform/runtime"]);
+    assert_eq!(page(&app, &owner[0]).await.status, StatusCode::OK);
+
+    let tags = engine.attrs("ul.tags a", "href");
+    assert_eq!(tags.len(), 2, "{tags:?}");
+    for href in &tags {
+        assert!(!href.contains('+') && !href.contains('#'), "{href}");
+        let tagged = page(&app, href).await;
+        assert_eq!(tagged.status, StatusCode::OK, "{href}");
+        assert_eq!(tagged.texts("a.entity-link"), ["engine"], "{href}");
+    }
+}
