@@ -75,7 +75,7 @@ fn commit(repo: &Repository, files: &[(&str, Vec<u8>)], message: &str) -> anyhow
         .refname_to_id(&refname)
         .ok()
         .and_then(|id| repo.find_commit(id).ok());
-    let base = parent.as_ref().map(|c| c.tree()).transpose()?;
+    let base = parent.as_ref().map(git2::Commit::tree).transpose()?;
     // Files go into directories of their own; build each directory's tree, then the root.
     let mut by_dir: std::collections::BTreeMap<&str, Vec<(&str, &Vec<u8>)>> = Default::default();
     for (path, content) in files {
@@ -103,7 +103,7 @@ fn commit(repo: &Repository, files: &[(&str, Vec<u8>)], message: &str) -> anyhow
     }
     let tree = repo.find_tree(root.write()?)?;
     let signature = Signature::now("atrium-bench", "bench@atrium.invalid")?;
-    let parents: Vec<&git2::Commit> = parent.iter().collect();
+    let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
     let id = repo.commit(
         Some(&refname),
         &signature,
@@ -183,7 +183,7 @@ async fn until<F, Fut>(
 ) -> anyhow::Result<Duration>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
+    Fut: Future<Output = bool>,
 {
     loop {
         if check().await {

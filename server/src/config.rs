@@ -315,29 +315,29 @@ impl Config {
                         .collect::<anyhow::Result<_>>()?;
                 }
                 "ATRIUM_CATALOG_FILE_ROOTS" => {
-                    self.catalog.file_roots = split_list(&value).map(PathBuf::from).collect()
+                    self.catalog.file_roots = split_list(&value).map(PathBuf::from).collect();
                 }
                 "ATRIUM_CATALOG_URL_ALLOWLIST" => {
-                    self.catalog.url_allowlist = split_list(&value).collect()
+                    self.catalog.url_allowlist = split_list(&value).collect();
                 }
                 "ATRIUM_CATALOG_REFRESH_INTERVAL_SECONDS" => {
-                    self.catalog.refresh_interval_seconds = value.parse().map_err(|e| bad(&e))?
+                    self.catalog.refresh_interval_seconds = value.parse().map_err(|e| bad(&e))?;
                 }
                 "ATRIUM_CATALOG_PROCESSING_WORKERS" => {
-                    self.catalog.processing_workers = value.parse().map_err(|e| bad(&e))?
+                    self.catalog.processing_workers = value.parse().map_err(|e| bad(&e))?;
                 }
                 "ATRIUM_CATALOG_PROCESSING_LEASE_SECONDS" => {
-                    self.catalog.processing_lease_seconds = value.parse().map_err(|e| bad(&e))?
+                    self.catalog.processing_lease_seconds = value.parse().map_err(|e| bad(&e))?;
                 }
                 "ATRIUM_GIT_CACHE_DIR" => self.catalog.git.cache_dir = PathBuf::from(&value),
                 "ATRIUM_WEBHOOK_SECRET_GITHUB" => {
-                    self.catalog.git.webhook_secrets.github = Some(value.clone())
+                    self.catalog.git.webhook_secrets.github = Some(value.clone());
                 }
                 "ATRIUM_WEBHOOK_SECRET_GITLAB" => {
-                    self.catalog.git.webhook_secrets.gitlab = Some(value.clone())
+                    self.catalog.git.webhook_secrets.gitlab = Some(value.clone());
                 }
                 "ATRIUM_WEBHOOK_SECRET_GITEA" => {
-                    self.catalog.git.webhook_secrets.gitea = Some(value.clone())
+                    self.catalog.git.webhook_secrets.gitea = Some(value.clone());
                 }
                 "ATRIUM_CATALOG_ORPHAN_POLICY" => {
                     self.catalog.orphan_policy = match value.as_str() {

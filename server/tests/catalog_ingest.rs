@@ -132,7 +132,7 @@ async fn removed_entities_are_orphaned_then_deleted(pool: PgPool) {
 #[sqlx::test(migrator = "atrium::MIGRATOR")]
 async fn orphan_policy_keep_marks_instead_of_deleting(pool: PgPool) {
     let app = TestApp::with_config(pool, |c| {
-        c.orphan_policy = atrium::config::OrphanPolicy::Keep
+        c.orphan_policy = atrium::config::OrphanPolicy::Keep;
     })
     .await;
     load_sample(&app).await;
@@ -274,7 +274,7 @@ async fn url_locations_are_read_from_allowed_hosts_only(pool: PgPool) {
     tokio::spawn(async move { axum::serve(listener, server).await });
 
     let app = TestApp::with_config(pool, |c| {
-        c.url_allowlist = vec![format!("127.0.0.1:{}", addr.port())]
+        c.url_allowlist = vec![format!("127.0.0.1:{}", addr.port())];
     })
     .await;
     let register = |path: &str| {

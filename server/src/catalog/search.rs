@@ -125,7 +125,7 @@ fn visit(
     match value {
         Value::Null => out.push((path.to_owned(), None)),
         Value::Bool(_) | Value::Number(_) | Value::String(_) => {
-            out.push((path.to_owned(), scalar_string(value)))
+            out.push((path.to_owned(), scalar_string(value)));
         }
         Value::Array(items) => {
             for item in items {

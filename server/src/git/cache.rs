@@ -95,7 +95,10 @@ impl GitCache {
         run_blocking(move || {
             let (path, slot) = cache.slot(&repo);
             let snapshot = {
-                let _guard = slot.lock.lock().unwrap_or_else(|e| e.into_inner());
+                let _guard = slot
+                    .lock
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 cache.touch(&slot);
                 let git = cache.fetch(&path, &repo, &settings)?;
                 let commit = git
@@ -126,7 +129,10 @@ impl GitCache {
         let (cache, file, settings) = (self.clone(), file.clone(), settings.clone());
         run_blocking(move || {
             let (path, slot) = cache.slot(&file.repo);
-            let _guard = slot.lock.lock().unwrap_or_else(|e| e.into_inner());
+            let _guard = slot
+                .lock
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             cache.touch(&slot);
             let wanted = match &file.commit {
                 Some(c) => Some(
@@ -165,7 +171,11 @@ impl GitCache {
         let digest = Sha256::digest(repo.target_string().as_bytes());
         let name: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
         let path = self.inner.dir.join(format!("{name}.git"));
-        let mut slots = self.inner.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slots = self
+            .inner
+            .slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let slot = slots
             .entry(path.clone())
             .or_insert_with(|| {
@@ -288,7 +298,11 @@ impl GitCache {
     /// under its cap again.
     fn trim(&self, keep: &Path) {
         let slots: Vec<(PathBuf, Arc<Slot>)> = {
-            let slots = self.inner.slots.lock().unwrap_or_else(|e| e.into_inner());
+            let slots = self
+                .inner
+                .slots
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             slots.iter().map(|(p, s)| (p.clone(), s.clone())).collect()
         };
         let mut total: u64 = slots
@@ -319,7 +333,11 @@ impl GitCache {
 
     /// Total size of the cached repositories this process knows of, in bytes.
     pub fn cached_bytes(&self) -> u64 {
-        let slots = self.inner.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let slots = self
+            .inner
+            .slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         slots
             .values()
             .map(|s| s.bytes.load(Ordering::Relaxed))

@@ -60,7 +60,7 @@ impl BareRepo {
             .refname_to_id(&refname)
             .ok()
             .and_then(|id| self.repo.find_commit(id).ok());
-        let parents: Vec<&git2::Commit> = parent.iter().collect();
+        let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
         let id = self
             .repo
             .commit(

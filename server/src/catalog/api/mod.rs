@@ -78,7 +78,7 @@ fn project_all(bodies: Vec<String>, fields: &[String]) -> Result<Vec<String>, Ap
     bodies
         .into_iter()
         .map(|body| {
-            let value: serde_json::Value = serde_json::from_str(&body).map_err(|e| {
+            let value: Value = serde_json::from_str(&body).map_err(|e| {
                 AppError::Internal(anyhow::anyhow!("stored entity is not JSON: {e}"))
             })?;
             Ok(project_fields(&value, fields).to_string())

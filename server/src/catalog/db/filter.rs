@@ -126,7 +126,7 @@ mod tests {
     use crate::catalog::filter::parse_filter_params;
 
     fn s(v: &[&str]) -> Vec<String> {
-        v.iter().map(|x| x.to_string()).collect()
+        v.iter().map(ToString::to_string).collect()
     }
 
     #[test]

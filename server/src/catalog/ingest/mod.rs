@@ -91,7 +91,7 @@ async fn while_holding_lease<T>(
     pool: &PgPool,
     job: &LocationJob,
     lease_seconds: f64,
-    work: impl std::future::Future<Output = T>,
+    work: impl Future<Output = T>,
 ) -> T {
     let Some(token) = job.claim_token else {
         return work.await;

@@ -86,7 +86,7 @@ pub fn lint_repo(dir: &Path, globs: &[String]) -> Result<Report, RepoError> {
         .require_git(false)
         .follow_links(false)
         .filter_entry(|entry| entry.file_name() != ".git")
-        .sort_by_file_name(|a, b| a.cmp(b))
+        .sort_by_file_name(Ord::cmp)
         .build();
     for entry in walker {
         let entry = match entry {

@@ -377,7 +377,7 @@ mod tests {
     fn reader(root: &Path, allow: &[&str]) -> Reader {
         let config = CatalogConfig {
             file_roots: vec![root.to_path_buf()],
-            url_allowlist: allow.iter().map(|s| s.to_string()).collect(),
+            url_allowlist: allow.iter().map(ToString::to_string).collect(),
             max_file_bytes: 64,
             ..CatalogConfig::default()
         };

@@ -277,9 +277,8 @@ mod tests {
                 .iter()
                 .find(|f| f.name == rf.field)
                 .unwrap_or_else(|| panic!("{} has no field {}", rf.kind, rf.field));
-            let default_kind = match field.shape {
-                Shape::Ref(k) | Shape::RefList(k) => k,
-                _ => panic!("{}.{} is not a reference field", rf.kind, rf.field),
+            let (Shape::Ref(default_kind) | Shape::RefList(default_kind)) = field.shape else {
+                panic!("{}.{} is not a reference field", rf.kind, rf.field);
             };
             assert_eq!(default_kind, rf.default_kind, "{}.{}", rf.kind, rf.field);
         }
