@@ -270,27 +270,11 @@ async fn refreshing_unchanged_repositories_reads_and_writes_nothing(pool: PgPool
         "initial",
     );
     let app = app_following(pool.clone(), &[&one, &two]).await;
-    let refreshed_before: Vec<(String, Option<String>)> = sqlx::query!(
-        "select target, last_refreshed_at::text as refreshed from location where type = 'git-file' order by target",
-    )
-    .fetch_all(&pool)
-    .await
-    .expect("files")
-    .into_iter()
-    .map(|row| (row.target, row.refreshed))
-    .collect();
+    let refreshed_before = file_refresh_times(&pool).await;
     assert_eq!(refreshed_before.len(), 3);
 
     refresh_repositories(&app).await;
-    let refreshed_after: Vec<(String, Option<String>)> = sqlx::query!(
-        "select target, last_refreshed_at::text as refreshed from location where type = 'git-file' order by target",
-    )
-    .fetch_all(&pool)
-    .await
-    .expect("files")
-    .into_iter()
-    .map(|row| (row.target, row.refreshed))
-    .collect();
+    let refreshed_after = file_refresh_times(&pool).await;
     assert_eq!(
         refreshed_before, refreshed_after,
         "no file is read again when its repository did not change"
@@ -307,15 +291,7 @@ async fn refreshing_unchanged_repositories_reads_and_writes_nothing(pool: PgPool
         "bump",
     );
     refresh_repositories(&app).await;
-    let refreshed_now: Vec<(String, Option<String>)> = sqlx::query!(
-        "select target, last_refreshed_at::text as refreshed from location where type = 'git-file' order by target",
-    )
-    .fetch_all(&pool)
-    .await
-    .expect("files")
-    .into_iter()
-    .map(|row| (row.target, row.refreshed))
-    .collect();
+    let refreshed_now = file_refresh_times(&pool).await;
     let changed: Vec<String> = refreshed_now
         .iter()
         .filter(|now| !refreshed_after.contains(now))
@@ -853,4 +829,17 @@ async fn refreshing_an_entity_fetches_its_repository(pool: PgPool) {
         app.entity("component", "shop-web").await["metadata"]["description"],
         "new"
     );
+}
+
+/// Each git-file location's target with the time it was last read.
+async fn file_refresh_times(pool: &PgPool) -> Vec<(String, Option<String>)> {
+    sqlx::query!(
+        "select target, last_refreshed_at::text as refreshed from location where type = 'git-file' order by target",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("files")
+    .into_iter()
+    .map(|row| (row.target, row.refreshed))
+    .collect()
 }

@@ -49,29 +49,10 @@ async fn edits_are_picked_up_and_relations_follow(pool: PgPool) {
 async fn unchanged_refresh_writes_no_entity(pool: PgPool) {
     let app = TestApp::new(pool.clone()).await;
     load_sample(&app).await;
-    let before: Vec<(String, Option<String>)> =
-        sqlx::query!("select entity_key, etag from entity order by entity_key")
-            .fetch_all(&pool)
-            .await
-            .expect("etags")
-            .into_iter()
-            .map(|row| (row.entity_key, row.etag))
-            .collect();
-    let written_before: i64 = sqlx::query_scalar!(
-        r#"select n_tup_upd + n_tup_ins as "written!" from pg_stat_user_tables where relname = 'entity'"#,
-    )
-    .fetch_one(&pool)
-    .await
-    .expect("stats");
+    let before = etags(&pool).await;
+    let written_before = entity_rows_written(&pool).await;
     app.refresh_all().await;
-    let after: Vec<(String, Option<String>)> =
-        sqlx::query!("select entity_key, etag from entity order by entity_key")
-            .fetch_all(&pool)
-            .await
-            .expect("etags")
-            .into_iter()
-            .map(|row| (row.entity_key, row.etag))
-            .collect();
+    let after = etags(&pool).await;
     assert_eq!(before, after);
     let queued: i64 = sqlx::query_scalar!(r#"select count(*) as "count!" from stitch_queue"#)
         .fetch_one(&pool)
@@ -79,12 +60,7 @@ async fn unchanged_refresh_writes_no_entity(pool: PgPool) {
         .expect("queue");
     assert_eq!(queued, 0);
     // Statistics are collected asynchronously; they can only lag, never over-count our writes.
-    let written_after: i64 = sqlx::query_scalar!(
-        r#"select n_tup_upd + n_tup_ins as "written!" from pg_stat_user_tables where relname = 'entity'"#,
-    )
-    .fetch_one(&pool)
-    .await
-    .expect("stats");
+    let written_after = entity_rows_written(&pool).await;
     assert_eq!(
         written_after, written_before,
         "a refresh of unchanged files writes no entity row"
@@ -387,4 +363,25 @@ async fn configured_locations_are_synced_at_start(pool: PgPool) {
         app.entity_status("component", "from-config").await,
         StatusCode::NOT_FOUND
     );
+}
+
+/// Every entity's key and etag, in key order.
+async fn etags(pool: &PgPool) -> Vec<(String, Option<String>)> {
+    sqlx::query!("select entity_key, etag from entity order by entity_key")
+        .fetch_all(pool)
+        .await
+        .expect("etags")
+        .into_iter()
+        .map(|row| (row.entity_key, row.etag))
+        .collect()
+}
+
+/// Rows inserted into or updated in `entity` so far, from Postgres's statistics.
+async fn entity_rows_written(pool: &PgPool) -> i64 {
+    sqlx::query_scalar!(
+        r#"select n_tup_upd + n_tup_ins as "written!" from pg_stat_user_tables where relname = 'entity'"#,
+    )
+    .fetch_one(pool)
+    .await
+    .expect("stats")
 }

@@ -141,11 +141,7 @@ fn visit(
         }
         Value::Object(map) => {
             for (key, child) in map {
-                let child_path = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
+                let child_path = crate::catalog::model::field_path(path, key);
                 visit(&child_path, child, out, seen_item_keys);
             }
         }

@@ -125,16 +125,11 @@ mod tests {
     use super::*;
     use crate::catalog::filter::parse_filter_params;
 
-    fn s(v: &[&str]) -> Vec<String> {
-        v.iter().map(ToString::to_string).collect()
-    }
-
     #[test]
     fn sql_uses_columns_for_hot_keys_and_containment_otherwise() {
-        let f = parse_filter_params(&s(&[
-            "kind=component,spec.type=service,metadata.tags,spec.system=x,spec.owner",
-        ]))
-        .expect("parses");
+        let filter =
+            "kind=component,spec.type=service,metadata.tags,spec.system=x,spec.owner".to_owned();
+        let f = parse_filter_params(&[filter]).expect("parses");
         let mut q = QueryBuilder::<Postgres>::new("");
         push_sql(&f.expect("some"), &mut q);
         assert_eq!(

@@ -213,11 +213,7 @@ pub async fn run_workers(
                     Ok(_) => {}
                     Err(e) => tracing::error!(error = ?e, "catalog processing round failed"),
                 }
-                tokio::select! {
-                    _ = wake.notified() => {}
-                    _ = tokio::time::sleep(IDLE_POLL) => {}
-                    _ = shutdown.changed() => {}
-                }
+                wait_for_work(&wake, &mut shutdown).await;
             }
         }
     };
@@ -232,13 +228,19 @@ pub async fn run_workers(
                     Ok(_) => {}
                     Err(e) => tracing::error!(error = ?e, "stitching failed"),
                 }
-                tokio::select! {
-                    _ = wake.notified() => {}
-                    _ = tokio::time::sleep(IDLE_POLL) => {}
-                    _ = shutdown.changed() => {}
-                }
+                wait_for_work(&wake, &mut shutdown).await;
             }
         }
     };
     tokio::join!(processing, stitcher(shutdown.clone()), stitcher(shutdown));
+}
+
+/// An idle worker's pause: until this replica is woken (a registration or refresh), the poll interval
+/// has passed (work found by other replicas' requests), or shutdown.
+async fn wait_for_work(wake: &tokio::sync::Notify, shutdown: &mut watch::Receiver<bool>) {
+    tokio::select! {
+        _ = wake.notified() => {}
+        _ = tokio::time::sleep(IDLE_POLL) => {}
+        _ = shutdown.changed() => {}
+    }
 }

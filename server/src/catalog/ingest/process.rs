@@ -417,11 +417,7 @@ fn resolve_placeholders<'a>(
             }
             Value::Object(map) => {
                 for (key, child) in map.iter_mut() {
-                    let child_path = if path.is_empty() {
-                        key.clone()
-                    } else {
-                        format!("{path}.{key}")
-                    };
+                    let child_path = crate::catalog::model::field_path(path, key);
                     resolve_placeholders(reader, base, child, &child_path, budget).await?;
                 }
                 Ok(())

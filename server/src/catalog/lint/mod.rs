@@ -198,11 +198,7 @@ fn resolve_placeholders(
         }
         Value::Object(map) => {
             for (key, child) in map.iter_mut() {
-                let child_path = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
+                let child_path = crate::catalog::model::field_path(path, key);
                 problems.extend(resolve_placeholders(file, shown, child, &child_path));
             }
         }

@@ -43,3 +43,13 @@ pub use validate::{
     FieldError, SERVER_OWNED_ANNOTATIONS, accepted_api_versions, validate_entity,
     validate_entity_from_file,
 };
+
+/// The dotted path of `key` inside the object at `parent` (`""` for the document itself), the form in
+/// which every problem names its field: `metadata.annotations`, `spec.owner`.
+pub fn field_path(parent: &str, key: &str) -> String {
+    if parent.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{parent}.{key}")
+    }
+}

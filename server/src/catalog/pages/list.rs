@@ -212,28 +212,29 @@ pub async fn list_entities(
     }
     let has_next = if backwards { true } else { more };
     let has_prev = if backwards { more } else { keyset.is_some() };
-    let cursor_of = |row: &db::PageRow| {
-        encode_cursor(&Keyset {
+    // The link to the page after the last row (`after`) or before the first (`before`).
+    let page_href = |param: &str, row: Option<&db::PageRow>| -> Result<Option<String>, AppError> {
+        let Some(row) = row else { return Ok(None) };
+        let cursor = encode_cursor(&Keyset {
             sort_value: row.sort_value.clone(),
             uid: row.id,
             backwards: false,
-        })
-    };
-    let next_href = match (has_next, rows.last()) {
-        (true, Some(last)) => Some(view.href(
+        })?;
+        Ok(Some(view.href(
             &view.sort,
             view.descending,
-            Some(("after", &cursor_of(last)?)),
-        )),
-        _ => None,
+            Some((param, &cursor)),
+        )))
     };
-    let prev_href = match (has_prev, rows.first()) {
-        (true, Some(first)) => Some(view.href(
-            &view.sort,
-            view.descending,
-            Some(("before", &cursor_of(first)?)),
-        )),
-        _ => None,
+    let next_href = if has_next {
+        page_href("after", rows.last())?
+    } else {
+        None
+    };
+    let prev_href = if has_prev {
+        page_href("before", rows.first())?
+    } else {
+        None
     };
 
     let mut facets = Vec::with_capacity(FACETS.len());

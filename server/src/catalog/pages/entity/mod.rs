@@ -23,6 +23,7 @@ use self::api::ApiSection;
 use self::graph::Graph;
 use self::model::ModelSection;
 use self::template::TemplateView;
+use self::values::items;
 use super::view::{
     EntityLink, EntitySummary, TagLink, catalog_href, ref_href, safe_url, short_ref, str_at,
 };
@@ -242,10 +243,7 @@ pub async fn show_entity(
 
 /// The entity's relations and, in one lookup, what the catalog knows of their targets.
 async fn related(catalog: &CatalogService, entity: &Value) -> Result<Related, AppError> {
-    let relations: Vec<(String, EntityRef)> = entity["relations"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let relations: Vec<(String, EntityRef)> = items(&entity["relations"])
         .filter_map(|r| {
             let target = EntityRef::parse(r.get("targetRef")?.as_str()?, RefDefaults::default());
             Some((r.get("type")?.as_str()?.to_owned(), target.ok()?))
@@ -317,10 +315,7 @@ fn sources(annotations: &[(String, String)]) -> Vec<LinkView> {
 }
 
 fn links(metadata: &Value) -> Vec<LinkView> {
-    metadata["links"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    items(&metadata["links"])
         .map(|link| {
             let url = str_at(link, &["url"]).to_owned();
             let title = match str_at(link, &["title"]) {
@@ -338,10 +333,7 @@ fn links(metadata: &Value) -> Vec<LinkView> {
 
 /// The messages of the entity's processing errors.
 fn errors(entity: &Value) -> Vec<String> {
-    entity["status"]["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    items(&entity["status"]["items"])
         .map(|item| match item["message"].as_str() {
             Some(message) => message.to_owned(),
             None => item.to_string(),

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::super::view::EntityLink;
-use super::values::{strings, text};
+use super::values::{items, strings, text};
 
 pub struct ModelVersion {
     pub name: String,
@@ -44,10 +44,7 @@ pub const CHART_BAR_MAX: f64 = 380.0;
 
 /// `metric`: the metric asked for in the URL; else the first numeric metric of the first version.
 pub fn model_view(spec: &Value, metric: Option<&str>) -> ModelView {
-    let versions: Vec<ModelVersion> = spec["versions"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let versions: Vec<ModelVersion> = items(&spec["versions"])
         .map(|v| ModelVersion {
             name: text(&v["name"]),
             uri: text(&v["uri"]),
@@ -74,10 +71,7 @@ pub fn model_view(spec: &Value, metric: Option<&str>) -> ModelView {
         .map(str::to_owned)
         .or_else(|| names.first().cloned());
     let chart = chosen.map(|metric| {
-        let values: Vec<(String, f64)> = spec["versions"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let values: Vec<(String, f64)> = items(&spec["versions"])
             .filter_map(|v| {
                 v["metrics"][metric.as_str()]
                     .as_f64()

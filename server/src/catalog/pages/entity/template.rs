@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::values::{strings, text};
+use super::values::{items, strings, text};
 
 pub struct TemplateField {
     pub name: String,
@@ -63,10 +63,7 @@ pub fn template_view(spec: &Value) -> TemplateView {
             }
         })
         .collect();
-    let steps = spec["steps"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let steps = items(&spec["steps"])
         .map(|step| TemplateAction {
             id: text(&step["id"]),
             name: text(&step["name"]),

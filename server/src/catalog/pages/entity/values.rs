@@ -2,12 +2,14 @@
 
 use serde_json::Value;
 
+/// The items of an array; nothing when the value is not an array.
+pub fn items(value: &Value) -> impl Iterator<Item = &Value> {
+    value.as_array().into_iter().flatten()
+}
+
 /// The items of an array as text (non-strings as JSON).
 pub fn strings(value: &Value) -> Vec<String> {
-    value
-        .as_array()
-        .into_iter()
-        .flatten()
+    items(value)
         .map(|v| match v {
             Value::String(s) => s.clone(),
             other => other.to_string(),
