@@ -75,6 +75,13 @@ async fn create_database_if_missing(options: &PgConnectOptions, url: &str) -> an
     Ok(())
 }
 
+/// The newest migration the database has applied successfully (`None` before the first).
+pub async fn latest_applied_migration(pool: &PgPool) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar!("select max(version) from _sqlx_migrations where success")
+        .fetch_one(pool)
+        .await
+}
+
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     MIGRATOR
         .run(pool)

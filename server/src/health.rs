@@ -7,7 +7,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use crate::db::MIGRATOR;
+use crate::db::{MIGRATOR, latest_applied_migration};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -23,9 +23,7 @@ async fn healthz() -> &'static str {
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-    let applied = sqlx::query_scalar!("select max(version) from _sqlx_migrations where success")
-        .fetch_one(&state.db)
-        .await;
+    let applied = latest_applied_migration(&state.db).await;
     match applied {
         Ok(Some(version)) if version >= latest => (StatusCode::OK, "ready".to_owned()),
         Ok(version) => (
