@@ -426,6 +426,26 @@ mod tests {
         assert!(err.to_string().contains("ATRIUM_LISTEN"), "{err}");
     }
 
+    /// `db::local` starts a private cluster only when no URL was given, so "unset" must stay visible.
+    #[test]
+    fn database_url_is_unset_unless_given() {
+        let mut config = Config::default();
+        config
+            .apply_env(|name| (name == "DATABASE_URL").then(|| " ".into()))
+            .expect("valid env");
+        assert_eq!(config.database.url, None, "a blank value is ignored");
+        assert_eq!(config.database.url_or_default(), DEFAULT_DATABASE_URL);
+
+        config
+            .apply_env(|name| (name == "DATABASE_URL").then(|| "postgres://db/x".into()))
+            .expect("valid env");
+        assert_eq!(config.database.url.as_deref(), Some("postgres://db/x"));
+
+        let from_file: Config =
+            serde_saphyr::from_str("database:\n  url: postgres://db/y\n").expect("valid yaml");
+        assert_eq!(from_file.database.url.as_deref(), Some("postgres://db/y"));
+    }
+
     #[test]
     fn redacts_passwords() {
         assert_eq!(

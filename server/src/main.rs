@@ -33,8 +33,10 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
-    /// The private Postgres that `serve` and `migrate` start in .atrium/postgres when no database is
-    /// named and none answers on 127.0.0.1:5432, for scripts.
+    /// Start or stop the private Postgres in .atrium/postgres, for scripts.
+    ///
+    /// `serve` and `migrate` start the same cluster themselves when DATABASE_URL is not set and nothing
+    /// answers on 127.0.0.1:5432, and stop it when they end.
     LocalPostgres {
         #[command(subcommand)]
         action: LocalPostgresAction,
