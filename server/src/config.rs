@@ -52,17 +52,29 @@ pub enum LogFormat {
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
     /// Postgres URL. Usually given as `DATABASE_URL`; it may carry a password, so it is never logged whole.
-    pub url: String,
+    /// Unset (the default) means `DEFAULT_DATABASE_URL`, or a private cluster when nothing answers
+    /// there (`db::local`).
+    pub url: Option<String>,
     /// Connection pool size per replica. Default 10.
     pub max_connections: u32,
     /// Create the database named in the URL when it does not exist. Default true.
     pub create_if_missing: bool,
 }
 
+/// The database used when none is named: the local server's default port, trust authentication.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/atrium";
+
+impl DatabaseConfig {
+    /// The URL to connect to: the one configured, else `DEFAULT_DATABASE_URL`.
+    pub fn url_or_default(&self) -> &str {
+        self.url.as_deref().unwrap_or(DEFAULT_DATABASE_URL)
+    }
+}
+
 impl Default for DatabaseConfig {
     fn default() -> Self {
         Self {
-            url: "postgres://postgres@127.0.0.1:5432/atrium".to_owned(),
+            url: None,
             max_connections: 10,
             create_if_missing: true,
         }
@@ -72,7 +84,7 @@ impl Default for DatabaseConfig {
 impl std::fmt::Debug for DatabaseConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DatabaseConfig")
-            .field("url", &redact_url(&self.url))
+            .field("url", &self.url.as_deref().map(redact_url))
             .field("max_connections", &self.max_connections)
             .field("create_if_missing", &self.create_if_missing)
             .finish()
@@ -300,7 +312,7 @@ impl Config {
             let bad =
                 |e: &dyn std::fmt::Display| anyhow::anyhow!("{name}={value:?} is not valid: {e}");
             match *name {
-                "DATABASE_URL" => self.database.url = value.clone(),
+                "DATABASE_URL" => self.database.url = Some(value.clone()),
                 "ATRIUM_LISTEN" => self.server.listen = value.parse().map_err(|e| bad(&e))?,
                 "ATRIUM_LOG_FORMAT" => {
                     self.server.log_format = match value.as_str() {
@@ -412,6 +424,26 @@ mod tests {
             .apply_env(|name| (name == "ATRIUM_LISTEN").then(|| "not-an-address".into()))
             .expect_err("must fail");
         assert!(err.to_string().contains("ATRIUM_LISTEN"), "{err}");
+    }
+
+    /// `db::local` starts a private cluster only when no URL was given, so "unset" must stay visible.
+    #[test]
+    fn database_url_is_unset_unless_given() {
+        let mut config = Config::default();
+        config
+            .apply_env(|name| (name == "DATABASE_URL").then(|| " ".into()))
+            .expect("valid env");
+        assert_eq!(config.database.url, None, "a blank value is ignored");
+        assert_eq!(config.database.url_or_default(), DEFAULT_DATABASE_URL);
+
+        config
+            .apply_env(|name| (name == "DATABASE_URL").then(|| "postgres://db/x".into()))
+            .expect("valid env");
+        assert_eq!(config.database.url.as_deref(), Some("postgres://db/x"));
+
+        let from_file: Config =
+            serde_saphyr::from_str("database:\n  url: postgres://db/y\n").expect("valid yaml");
+        assert_eq!(from_file.database.url.as_deref(), Some("postgres://db/y"));
     }
 
     #[test]

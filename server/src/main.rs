@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{ArgGroup, Parser, Subcommand};
 
 use atrium::config::Config;
+use atrium::db::local::LocalPostgres;
 
 #[derive(Parser)]
 #[command(
@@ -32,6 +33,14 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Start or stop the private Postgres in .atrium/postgres, for scripts.
+    ///
+    /// `serve` and `migrate` start the same cluster themselves when DATABASE_URL is not set and nothing
+    /// answers on 127.0.0.1:5432, and stop it when they end.
+    LocalPostgres {
+        #[command(subcommand)]
+        action: LocalPostgresAction,
+    },
     /// Lint catalog files: every problem with file, line and field; exit 1 if there is any.
     #[command(group(ArgGroup::new("input").required(true).args(["files", "repo"])))]
     Validate {
@@ -56,6 +65,15 @@ enum Command {
     },
 }
 
+#[derive(Subcommand, Clone, Copy)]
+enum LocalPostgresAction {
+    /// Start it (creating it on first use, with the database `atrium`), print its DATABASE_URL, and
+    /// leave it running.
+    Start,
+    /// Stop it.
+    Stop,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -68,34 +86,66 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    if let Command::Validate {
-        files,
-        repo,
-        catalog_file,
-    } = &cli.command
-    {
-        return Ok(match repo {
-            Some(dir) => validate_repo(dir, catalog_file),
-            None => validate(files),
-        });
+    match &cli.command {
+        Command::Validate {
+            files,
+            repo,
+            catalog_file,
+        } => {
+            return Ok(match repo {
+                Some(dir) => validate_repo(dir, catalog_file),
+                None => validate(files),
+            });
+        }
+        Command::LocalPostgres { action } => return local_postgres(*action),
+        Command::Serve { .. } | Command::Migrate => {}
     }
     let mut config = Config::load(cli.config.as_deref())?;
     atrium::telemetry::init_tracing(config.server.log_format);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    match cli.command {
+    let local = LocalPostgres::start_unless_configured(&mut config.database)?;
+    let result = match cli.command {
         Command::Serve { listen } => {
             if let Some(listen) = listen {
                 config.server.listen = listen;
             }
-            runtime.block_on(serve(config))?;
+            runtime.block_on(serve(config))
         }
-        Command::Migrate => runtime.block_on(async {
-            let pool = atrium::db::connect(&config.database).await?;
-            atrium::db::migrate(&pool).await?;
-            println!("migrations applied");
-            anyhow::Ok(())
-        })?,
-        Command::Validate { .. } => {}
+        Command::Migrate => runtime.block_on(migrate(config)),
+        Command::Validate { .. } | Command::LocalPostgres { .. } => Ok(()),
+    };
+    // Also after a failure: a private server nobody uses should not outlive the command.
+    let released = local.map_or(Ok(()), LocalPostgres::release);
+    result.and(released)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn local_postgres(action: LocalPostgresAction) -> anyhow::Result<ExitCode> {
+    match action {
+        LocalPostgresAction::Start => {
+            let local = LocalPostgres::start()?;
+            let url = local.url();
+            let database = atrium::config::DatabaseConfig {
+                url: Some(url.clone()),
+                max_connections: 1,
+                create_if_missing: true,
+            };
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(async {
+                atrium::db::connect(&database).await?.close().await;
+                anyhow::Ok(())
+            })?;
+            // The URL alone on stdout, for `export DATABASE_URL=$(atrium local-postgres start)`.
+            eprintln!("{}", local.summary());
+            println!("{url}");
+        }
+        LocalPostgresAction::Stop => {
+            if atrium::db::local::stop()? {
+                eprintln!("stopped the private Postgres in .atrium/postgres");
+            } else {
+                eprintln!("no private Postgres is running in .atrium/postgres");
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -148,6 +198,13 @@ fn print_report(report: &atrium::catalog::lint::Report) -> ExitCode {
         eprintln!("failed: {summary}");
         ExitCode::FAILURE
     }
+}
+
+async fn migrate(config: Config) -> anyhow::Result<()> {
+    let pool = atrium::db::connect(&config.database).await?;
+    atrium::db::migrate(&pool).await?;
+    println!("migrations applied");
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -1,4 +1,7 @@
 //! Connecting to Postgres: create the database if asked, check the server is there, run migrations.
+//! `local` starts a private server when none was named and the default one is not there.
+
+pub mod local;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -15,24 +18,25 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 /// Opens the pool. When the server cannot be reached the error is one line that names the URL (password
 /// hidden) and says how to start a Postgres, because that is what a newcomer hits first.
 pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<PgPool> {
-    let options = PgConnectOptions::from_str(&config.url)
+    let url = config.url_or_default();
+    let options = PgConnectOptions::from_str(url)
         .with_context(|| {
             format!(
                 "DATABASE_URL {} is not a valid Postgres URL",
-                redact_url(&config.url)
+                redact_url(url)
             )
         })?
         .log_statements(tracing::log::LevelFilter::Trace)
         .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
     if config.create_if_missing {
-        create_database_if_missing(&options, &config.url).await?;
+        create_database_if_missing(&options, url).await?;
     }
     PgPoolOptions::new()
         .max_connections(config.max_connections)
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options)
         .await
-        .map_err(|e| unreachable_error(&config.url, &e))
+        .map_err(|e| unreachable_error(url, &e))
 }
 
 fn unreachable_error(url: &str, error: &sqlx::Error) -> anyhow::Error {
