@@ -2,12 +2,24 @@
 # Runs every test: Rust unit and integration tests (real Postgres, one fresh database per test) and the
 # Backstage catalog-client suite (node), which a Rust test starts against a live Atrium.
 #
-# Needs: Postgres reachable at DATABASE_URL (default: the local server at 127.0.0.1:5432, user postgres,
-# trust auth; tests create and drop their own databases), node and npm, cargo-nextest.
+# Needs: a Postgres (DATABASE_URL, or the local server at 127.0.0.1:5432 with trust auth, or only the
+# server programs installed; tests create and drop their own databases), node and npm, cargo-nextest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+# The Postgres the tests use: DATABASE_URL when set; else the server on 127.0.0.1:5432 when one answers;
+# else a private cluster that atrium starts from the installed server programs (.atrium/postgres, see
+# docs/development.md), stopped when the tests end.
+if [ -z "${DATABASE_URL:-}" ]; then
+  if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
+    export DATABASE_URL="postgres://postgres@127.0.0.1:5432/postgres"
+  else
+    cargo build -q -p atrium --bin atrium
+    DATABASE_URL="$(target/debug/atrium local-postgres start)"
+    export DATABASE_URL
+    trap 'target/debug/atrium local-postgres stop' EXIT
+  fi
+fi
 
 # The client suite's packages, installed exactly from the lock file (once, or when the lock changes).
 suite=tests/catalog-client
