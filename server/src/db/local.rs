@@ -197,7 +197,7 @@ impl Cluster {
             .create(&init)
             .with_context(|| format!("cannot create {INIT_DIR}"))?;
         let password = uuid::Uuid::new_v4().simple().to_string();
-        fs::OpenOptions::new()
+        OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
