@@ -61,7 +61,7 @@ fn serve_starts_a_private_postgres_stops_it_on_sigterm_and_keeps_its_data() {
                 let port = private_port(dir.path()).expect("postmaster.pid while serving");
                 second.terminate_and_expect_success();
                 assert_stopped(dir.path(), port);
-            })
+            });
         },
     );
 }
@@ -151,7 +151,7 @@ fn leftover_private_postgres_is_reused_when_live_and_replaced_when_killed() {
                 let output = atrium(dir.path(), &["local-postgres", "stop"]);
                 assert!(output.status.success(), "{}", stderr(&output));
                 assert!(stderr(&output).contains("no private Postgres is running"));
-            })
+            });
         },
     );
 }
