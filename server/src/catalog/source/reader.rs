@@ -57,6 +57,12 @@ impl Reader {
     /// Checks a `type` + `target` pair from outside (API, config) and turns it into a `Target`. Relative
     /// file paths are taken relative to the working directory.
     pub fn resolve(&self, location_type: &str, target: &str) -> Result<Target, ReadError> {
+        // No file, URL or remote holds one, and Postgres cannot store it.
+        if target.contains('\0') || location_type.contains('\0') {
+            return Err(ReadError::Invalid(
+                "location target contains a NUL character".to_owned(),
+            ));
+        }
         match location_type {
             "file" => {
                 let path = Path::new(target);
@@ -382,6 +388,21 @@ mod tests {
             ..CatalogConfig::default()
         };
         Reader::new(&config).expect("reader")
+    }
+
+    #[test]
+    fn targets_with_a_nul_character_are_invalid() {
+        let reader = reader(Path::new("/nonexistent"), &["example.com"]);
+        for (kind, target) in [
+            ("file", "/nonexistent/a\0.yaml"),
+            ("url", "https://example.com/\0"),
+            ("git", "https://example.com/a\0.git"),
+        ] {
+            assert!(
+                matches!(reader.resolve(kind, target), Err(ReadError::Invalid(_))),
+                "{kind} {target:?}"
+            );
+        }
     }
 
     #[tokio::test]
