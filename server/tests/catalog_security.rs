@@ -2,7 +2,8 @@
 //!
 //! - Request text that Postgres cannot store or compare is refused before any SQL runs: a NUL character
 //!   in a query parameter, a JSON body, a cursor or a path answers Backstage's 400 `InputError` (404
-//!   `NotFoundError` for a name in a path) naming where it was, never a 500.
+//!   `NotFoundError` for a name in a path) naming where it was, never a 500. In a catalog file it is a
+//!   processing error shown on the location, instead of a store that fails in the database.
 
 mod common;
 
@@ -252,6 +253,55 @@ async fn nul_characters_in_path_names_are_not_found(pool: PgPool) {
         failures.extend(check_error(&response, "GET", uri, StatusCode::NOT_FOUND, parameter).err());
     }
     assert_all(failures);
+}
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn nul_characters_in_catalog_files_are_shown_as_errors(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let component = |name: &str, description: &str| {
+        format!(
+            "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\n  description: {description}\nspec:\n  type: service\n  lifecycle: production\n  owner: team-a\n"
+        )
+    };
+    app.write("escaped.yaml", &component("escaped", "\"a\\0b\""));
+    app.write("nul-key.yaml", &component("nul-key", "x\n  \"a\\0\": y"));
+    app.write("text.txt", "binary\u{0}content");
+    app.write("json.json", r#""x\u0000""#);
+    app.write("text.yaml", &component("from-text", "{$text: ./text.txt}"));
+    app.write("json.yaml", &component("from-json", "{$json: ./json.json}"));
+    app.write("fine.yaml", &component("fine", "no NUL here"));
+    let mut ids = Vec::new();
+    for file in ["escaped.yaml", "nul-key.yaml", "text.yaml", "json.yaml"] {
+        ids.push((file, app.register(file).await));
+    }
+    app.register("fine.yaml").await;
+    app.process().await;
+
+    // Every location was processed and stored (none is left failing in the database), the good file
+    // is read, and each bad one says why on its Location entity.
+    assert_eq!(app.entity_status("component", "fine").await, StatusCode::OK);
+    let mut failures = Vec::new();
+    for (file, id) in &ids {
+        let location = app.get(&format!("/api/catalog/locations/{id}")).await;
+        let name = location.body["entityRef"]
+            .as_str()
+            .and_then(|r| r.rsplit('/').next())
+            .unwrap_or_default()
+            .to_owned();
+        let entity = app
+            .get(&format!(
+                "/api/catalog/entities/by-name/location/default/{name}"
+            ))
+            .await;
+        let messages = common::status_messages(&entity.body);
+        if entity.status != StatusCode::OK || !messages.iter().any(|m| m.contains("NUL character"))
+        {
+            failures.push(format!("{file}: {} {messages:?}", entity.status));
+        }
+    }
+    assert_all(failures);
+    let processing = app.get("/api/atrium/processing").await;
+    assert_eq!(processing.body["locationsDue"], 0, "{}", processing.body);
 }
 
 #[sqlx::test(migrator = "atrium::MIGRATOR")]
