@@ -4,13 +4,22 @@
 //!   in a query parameter, a JSON body, a cursor or a path answers Backstage's 400 `InputError` (404
 //!   `NotFoundError` for a name in a path) naming where it was, never a 500. In a catalog file it is a
 //!   processing error shown on the location, instead of a store that fails in the database.
+//! - Locations read only public addresses: an allowlisted host that is, or resolves to, a loopback or
+//!   private address is refused before any connection, for url locations and git remotes alike, unless
+//!   `catalog.url_allow_private_addresses` is set. A test DNS resolver maps a made-up name to 127.0.0.1.
 
 mod common;
 
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use atrium::net::Lookup;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use base64::Engine;
 use common::{TestApp, load_sample};
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -326,4 +335,297 @@ async fn nul_characters_in_page_requests_are_refused_before_sql(pool: PgPool) {
         }
     }
     assert_all(failures);
+}
+
+// ---- Server-side requests: only public addresses, whatever name leads there ----
+
+/// A resolver for tests: made-up names with the addresses a test gives them; any other name is unknown.
+struct TestDns(Vec<(&'static str, IpAddr)>);
+
+impl Resolve for TestDns {
+    fn resolve(&self, name: Name) -> Resolving {
+        let found: Vec<SocketAddr> = self
+            .0
+            .iter()
+            .filter(|(known, _)| *known == name.as_str())
+            .map(|(_, ip)| SocketAddr::new(*ip, 0))
+            .collect();
+        Box::pin(async move {
+            if found.is_empty() {
+                return Err("unknown host".into());
+            }
+            Ok(Box::new(found.into_iter()) as Addrs)
+        })
+    }
+}
+
+const INTERNAL_NAME: &str = "catalog.internal.test";
+
+/// An HTTP server on 127.0.0.1 serving one catalog file at `/c.yaml`, counting every request it gets.
+struct CatalogHost {
+    port: u16,
+    requests: Arc<AtomicUsize>,
+}
+
+impl CatalogHost {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counted = requests.clone();
+        let router = axum::Router::new().fallback(move || {
+            let counted = counted.clone();
+            async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+                common::git::component("internal-svc", "read from a private address")
+            }
+        });
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Self { port, requests }
+    }
+
+    fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+/// A TCP port on 127.0.0.1 that counts the connections made to it and answers none.
+struct ConnectionCounter {
+    port: u16,
+    connections: Arc<AtomicUsize>,
+}
+
+impl ConnectionCounter {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counted = connections.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::SeqCst);
+                drop(socket);
+            }
+        });
+        Self { port, connections }
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+/// An app allowing `allowlist`, resolving `catalog.internal.test` to 127.0.0.1.
+async fn app_resolving_internal_name(
+    pool: PgPool,
+    allowlist: Vec<String>,
+    allow_private: bool,
+) -> TestApp {
+    TestApp::with_config(pool, |c| {
+        c.url_allowlist = allowlist;
+        c.url_allow_private_addresses = allow_private;
+        c.name_lookup =
+            Lookup::custom(TestDns(vec![(INTERNAL_NAME, IpAddr::from([127, 0, 0, 1]))]));
+    })
+    .await
+}
+
+async fn register_location(app: &TestApp, location_type: &str, target: &str) -> common::Response {
+    app.post(
+        "/api/catalog/locations",
+        json!({"type": location_type, "target": target}),
+    )
+    .await
+}
+
+fn location_id(response: &common::Response) -> String {
+    assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
+    response.body["location"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
+}
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn an_allowlisted_name_resolving_to_loopback_is_refused_without_a_request(pool: PgPool) {
+    let host = CatalogHost::start().await;
+    let app = app_resolving_internal_name(pool, vec![INTERNAL_NAME.to_owned()], false).await;
+    let target = format!("http://{INTERNAL_NAME}:{}/c.yaml", host.port);
+    let id = location_id(&register_location(&app, "url", &target).await);
+    app.process().await;
+
+    let messages = app.location_errors(&id).await;
+    let expected = format!(
+        "refused: {INTERNAL_NAME} resolves to 127.0.0.1, a loopback address; set catalog.url_allow_private_addresses to allow it"
+    );
+    assert!(
+        messages.iter().any(|m| m.contains(&expected)),
+        "{messages:?}"
+    );
+    assert_eq!(host.requests(), 0, "the private address was never asked");
+    assert_eq!(
+        app.entity_status("component", "internal-svc").await,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn private_addresses_are_read_when_the_config_allows_them(pool: PgPool) {
+    let host = CatalogHost::start().await;
+    let app = app_resolving_internal_name(pool, vec![INTERNAL_NAME.to_owned()], true).await;
+    let target = format!("http://{INTERNAL_NAME}:{}/c.yaml", host.port);
+    location_id(&register_location(&app, "url", &target).await);
+    app.process().await;
+    assert_eq!(
+        app.entity("component", "internal-svc").await["metadata"]["description"],
+        "read from a private address"
+    );
+    assert!(host.requests() > 0);
+}
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn loopback_written_as_numbers_or_named_localhost_is_refused(pool: PgPool) {
+    let host = CatalogHost::start().await;
+    let port = host.port;
+    // Every spelling is allowlisted, so only the address rule stands in the way.
+    let allowlist = vec![
+        format!("127.0.0.1:{port}"),
+        format!("[::ffff:7f00:1]:{port}"),
+        format!("[::1]:{port}"),
+        format!("0.0.0.0:{port}"),
+        format!("localhost:{port}"),
+    ];
+    // The system's resolver: localhost is looked up for real.
+    let app = TestApp::with_config(pool, |c| c.url_allowlist = allowlist).await;
+    let mut failures = Vec::new();
+    for written in [
+        "127.0.0.1",
+        "2130706433",
+        "0x7f000001",
+        "0x7f.1",
+        "0177.0.0.1",
+        "127.1",
+        "[::ffff:127.0.0.1]",
+        "[::ffff:7f00:1]",
+        "[::1]",
+        "0.0.0.0",
+        "0",
+    ] {
+        let target = format!("http://{written}:{port}/c.yaml");
+        let response = register_location(&app, "url", &target).await;
+        let message = response.body["error"]["message"]
+            .as_str()
+            .unwrap_or_default();
+        if response.status != StatusCode::FORBIDDEN
+            || response.body["error"]["name"] != "NotAllowedError"
+            || !message.contains("refused:")
+            || !message.contains("catalog.url_allow_private_addresses")
+        {
+            failures.push(format!("{target}: {} {}", response.status, response.body));
+        }
+    }
+    // A name is resolved when it is read (or fetched), and refused then.
+    let mut ids = Vec::new();
+    for (location_type, target) in [
+        ("url", format!("http://localhost:{port}/c.yaml")),
+        ("git", format!("http://localhost:{port}/shop.git")),
+    ] {
+        let id = location_id(&register_location(&app, location_type, &target).await);
+        ids.push((target, id));
+    }
+    app.process().await;
+    for (target, id) in &ids {
+        let messages = app.location_errors(id).await;
+        if !messages.iter().any(|m| {
+            m.contains("refused: localhost resolves to") && m.contains("a loopback address")
+        }) {
+            failures.push(format!("{target}: {messages:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(host.requests(), 0, "no spelling reached the server");
+}
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn git_remotes_resolving_to_private_addresses_are_not_fetched(pool: PgPool) {
+    let port = ConnectionCounter::start().await;
+    let app = app_resolving_internal_name(
+        pool,
+        vec![
+            format!("{INTERNAL_NAME}:{}", port.port),
+            format!("127.0.0.1:{}", port.port),
+        ],
+        false,
+    )
+    .await;
+    let literal = register_location(
+        &app,
+        "git",
+        &format!("http://127.0.0.1:{}/shop.git", port.port),
+    )
+    .await;
+    assert_eq!(literal.status, StatusCode::FORBIDDEN, "{}", literal.body);
+    assert!(
+        literal.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("refused: 127.0.0.1 is a loopback address")),
+        "{}",
+        literal.body
+    );
+    let mut ids = Vec::new();
+    for remote in [
+        format!("http://{INTERNAL_NAME}:{}/shop.git", port.port),
+        format!("https://{INTERNAL_NAME}:{}/shop.git", port.port),
+        format!("git://{INTERNAL_NAME}:{}/shop.git", port.port),
+    ] {
+        let id = location_id(&register_location(&app, "git", &remote).await);
+        ids.push((remote, id));
+    }
+    app.process().await;
+    for (remote, id) in &ids {
+        let messages = app.location_errors(id).await;
+        assert!(
+            messages.iter().any(|m| m.contains(&format!(
+                "refused: {INTERNAL_NAME} resolves to 127.0.0.1, a loopback address"
+            ))),
+            "{remote}: {messages:?}"
+        );
+    }
+    assert_eq!(port.connections(), 0, "no fetch reached the address");
+}
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn git_remotes_on_private_addresses_are_fetched_when_allowed(pool: PgPool) {
+    let repos = tempfile::tempdir().expect("tempdir");
+    let mut shop = common::git::BareRepo::create(repos.path(), "shop.git");
+    shop.commit(
+        &[(
+            "catalog-info.yaml",
+            Some(&common::git::component("shop-web", "on a private host")),
+        )],
+        "initial",
+    );
+    let daemon = common::git::GitDaemon::start(repos.path());
+    let remote = daemon.url("shop.git");
+    let allow = format!("127.0.0.1:{}", daemon.port);
+    let strict =
+        TestApp::with_config(pool.clone(), |c| c.url_allowlist = vec![allow.clone()]).await;
+    let refused = register_location(&strict, "git", &remote).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+
+    let app = TestApp::with_config(pool, |c| {
+        c.url_allowlist = vec![allow];
+        c.url_allow_private_addresses = true;
+    })
+    .await;
+    location_id(&register_location(&app, "git", &remote).await);
+    app.process().await;
+    assert_eq!(
+        app.entity("component", "shop-web").await["metadata"]["description"],
+        "on a private host"
+    );
 }
