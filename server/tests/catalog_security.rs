@@ -361,20 +361,26 @@ impl Resolve for TestDns {
 
 const INTERNAL_NAME: &str = "catalog.internal.test";
 
-/// An HTTP server on 127.0.0.1 serving one catalog file at `/c.yaml`, counting every request it gets.
-struct CatalogHost {
+/// A port on 127.0.0.1 that counts what reaches it: HTTP requests, or bare TCP connections.
+struct Listener {
     port: u16,
-    requests: Arc<AtomicUsize>,
+    hits: Arc<AtomicUsize>,
 }
 
-impl CatalogHost {
-    async fn start() -> Self {
+impl Listener {
+    async fn bind() -> (tokio::net::TcpListener, Self) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let port = listener.local_addr().expect("addr").port();
-        let requests = Arc::new(AtomicUsize::new(0));
-        let counted = requests.clone();
+        let hits = Arc::new(AtomicUsize::new(0));
+        (listener, Self { port, hits })
+    }
+
+    /// An HTTP server answering every path with one catalog file, counting requests.
+    async fn catalog_host() -> Self {
+        let (listener, this) = Self::bind().await;
+        let counted = this.hits.clone();
         let router = axum::Router::new().fallback(move || {
             let counted = counted.clone();
             async move {
@@ -383,39 +389,24 @@ impl CatalogHost {
             }
         });
         tokio::spawn(async move { axum::serve(listener, router).await });
-        Self { port, requests }
+        this
     }
 
-    fn requests(&self) -> usize {
-        self.requests.load(Ordering::SeqCst)
-    }
-}
-
-/// A TCP port on 127.0.0.1 that counts the connections made to it and answers none.
-struct ConnectionCounter {
-    port: u16,
-    connections: Arc<AtomicUsize>,
-}
-
-impl ConnectionCounter {
-    async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let connections = Arc::new(AtomicUsize::new(0));
-        let counted = connections.clone();
+    /// Accepts connections and closes them at once, counting them (any protocol).
+    async fn connection_counter() -> Self {
+        let (listener, this) = Self::bind().await;
+        let counted = this.hits.clone();
         tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
                 counted.fetch_add(1, Ordering::SeqCst);
                 drop(socket);
             }
         });
-        Self { port, connections }
+        this
     }
 
-    fn connections(&self) -> usize {
-        self.connections.load(Ordering::SeqCst)
+    fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
     }
 }
 
@@ -452,7 +443,7 @@ fn location_id(response: &common::Response) -> String {
 
 #[sqlx::test(migrator = "atrium::MIGRATOR")]
 async fn an_allowlisted_name_resolving_to_loopback_is_refused_without_a_request(pool: PgPool) {
-    let host = CatalogHost::start().await;
+    let host = Listener::catalog_host().await;
     let app = app_resolving_internal_name(pool, vec![INTERNAL_NAME.to_owned()], false).await;
     let target = format!("http://{INTERNAL_NAME}:{}/c.yaml", host.port);
     let id = location_id(&register_location(&app, "url", &target).await);
@@ -466,7 +457,7 @@ async fn an_allowlisted_name_resolving_to_loopback_is_refused_without_a_request(
         messages.iter().any(|m| m.contains(&expected)),
         "{messages:?}"
     );
-    assert_eq!(host.requests(), 0, "the private address was never asked");
+    assert_eq!(host.hits(), 0, "the private address was never asked");
     assert_eq!(
         app.entity_status("component", "internal-svc").await,
         StatusCode::NOT_FOUND
@@ -475,7 +466,7 @@ async fn an_allowlisted_name_resolving_to_loopback_is_refused_without_a_request(
 
 #[sqlx::test(migrator = "atrium::MIGRATOR")]
 async fn private_addresses_are_read_when_the_config_allows_them(pool: PgPool) {
-    let host = CatalogHost::start().await;
+    let host = Listener::catalog_host().await;
     let app = app_resolving_internal_name(pool, vec![INTERNAL_NAME.to_owned()], true).await;
     let target = format!("http://{INTERNAL_NAME}:{}/c.yaml", host.port);
     location_id(&register_location(&app, "url", &target).await);
@@ -484,12 +475,12 @@ async fn private_addresses_are_read_when_the_config_allows_them(pool: PgPool) {
         app.entity("component", "internal-svc").await["metadata"]["description"],
         "read from a private address"
     );
-    assert!(host.requests() > 0);
+    assert!(host.hits() > 0);
 }
 
 #[sqlx::test(migrator = "atrium::MIGRATOR")]
 async fn loopback_written_as_numbers_or_named_localhost_is_refused(pool: PgPool) {
-    let host = CatalogHost::start().await;
+    let host = Listener::catalog_host().await;
     let port = host.port;
     // Every spelling is allowlisted, so only the address rule stands in the way.
     let allowlist = vec![
@@ -547,12 +538,12 @@ async fn loopback_written_as_numbers_or_named_localhost_is_refused(pool: PgPool)
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert_eq!(host.requests(), 0, "no spelling reached the server");
+    assert_eq!(host.hits(), 0, "no spelling reached the server");
 }
 
 #[sqlx::test(migrator = "atrium::MIGRATOR")]
 async fn git_remotes_resolving_to_private_addresses_are_not_fetched(pool: PgPool) {
-    let port = ConnectionCounter::start().await;
+    let port = Listener::connection_counter().await;
     let app = app_resolving_internal_name(
         pool,
         vec![
@@ -595,7 +586,7 @@ async fn git_remotes_resolving_to_private_addresses_are_not_fetched(pool: PgPool
             "{remote}: {messages:?}"
         );
     }
-    assert_eq!(port.connections(), 0, "no fetch reached the address");
+    assert_eq!(port.hits(), 0, "no fetch reached the address");
 }
 
 #[sqlx::test(migrator = "atrium::MIGRATOR")]
