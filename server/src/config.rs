@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::Deserialize;
 
+use crate::net::Lookup;
+
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -113,6 +115,14 @@ pub struct CatalogConfig {
     /// Hosts that `url` locations may be read from: exact names, `*.example.com` wildcards, or
     /// `host:port`. Empty (the default) means url locations are refused.
     pub url_allowlist: Vec<String>,
+    /// Let url locations, and git remotes not named in `git.repositories`, reach loopback, private,
+    /// shared (CGNAT), link-local and other non-public addresses. Default false: a host is resolved
+    /// before it is read, and refused when it is, or resolves to, such an address.
+    pub url_allow_private_addresses: bool,
+    /// How host names are looked up: the system's resolver. Not read from the file or the environment;
+    /// tests put in their own (`net::Lookup::custom`) to map made-up names.
+    #[serde(skip)]
+    pub name_lookup: Lookup,
     /// Largest catalog file read, in bytes. Default 1 MiB.
     pub max_file_bytes: usize,
     /// Time limit for reading one url target. Default 10 s.
@@ -139,6 +149,8 @@ impl Default for CatalogConfig {
             }],
             file_roots: vec![PathBuf::from("catalog")],
             url_allowlist: Vec::new(),
+            url_allow_private_addresses: false,
+            name_lookup: Lookup::system(),
             max_file_bytes: 1024 * 1024,
             url_timeout_seconds: 10,
             refresh_interval_seconds: 120,
@@ -274,6 +286,7 @@ const ENV_OVERRIDES: &[&str] = &[
     "ATRIUM_CATALOG_LOCATIONS",
     "ATRIUM_CATALOG_FILE_ROOTS",
     "ATRIUM_CATALOG_URL_ALLOWLIST",
+    "ATRIUM_CATALOG_URL_ALLOW_PRIVATE_ADDRESSES",
     "ATRIUM_CATALOG_REFRESH_INTERVAL_SECONDS",
     "ATRIUM_CATALOG_ORPHAN_POLICY",
     "ATRIUM_CATALOG_PROCESSING_WORKERS",
@@ -331,6 +344,10 @@ impl Config {
                 }
                 "ATRIUM_CATALOG_URL_ALLOWLIST" => {
                     self.catalog.url_allowlist = split_list(&value).collect();
+                }
+                "ATRIUM_CATALOG_URL_ALLOW_PRIVATE_ADDRESSES" => {
+                    self.catalog.url_allow_private_addresses =
+                        value.trim().parse().map_err(|e| bad(&e))?;
                 }
                 "ATRIUM_CATALOG_REFRESH_INTERVAL_SECONDS" => {
                     self.catalog.refresh_interval_seconds = value.parse().map_err(|e| bad(&e))?;
@@ -408,9 +425,11 @@ mod tests {
                     Some("file:a.yaml, https://example.com/c.yaml".into())
                 }
                 "ATRIUM_CATALOG_ORPHAN_POLICY" => Some("keep".into()),
+                "ATRIUM_CATALOG_URL_ALLOW_PRIVATE_ADDRESSES" => Some("true".into()),
                 _ => None,
             })
             .expect("valid env");
+        assert!(config.catalog.url_allow_private_addresses);
         assert_eq!(config.server.listen.port(), 8080);
         assert_eq!(config.catalog.locations.len(), 2);
         assert_eq!(config.catalog.locations[1].location_type, "url");

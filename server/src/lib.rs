@@ -12,6 +12,7 @@ pub mod git;
 pub mod health;
 mod home;
 pub mod http;
+pub mod net;
 pub mod state;
 pub mod telemetry;
 pub mod tls;

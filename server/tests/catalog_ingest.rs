@@ -251,6 +251,7 @@ async fn url_locations_are_read_from_allowed_hosts_only(pool: PgPool) {
 
     let app = TestApp::with_config(pool, |c| {
         c.url_allowlist = vec![format!("127.0.0.1:{}", addr.port())];
+        c.url_allow_private_addresses = true;
     })
     .await;
     let register = |path: &str| {

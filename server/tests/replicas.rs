@@ -257,6 +257,7 @@ async fn a_replica_killed_mid_batch_loses_nothing(pool: PgPool) {
     let mut cluster = Cluster::new(&pool);
     cluster.configure(json!({
         "url_allowlist": [host.authority()],
+        "url_allow_private_addresses": true,
         "processing_lease_seconds": LEASE.as_secs(),
         // A round claims at least this many (twice as many, in fact): all four team locations in one
         // batch, two of them being read at once.
@@ -381,6 +382,7 @@ async fn a_refresh_requested_during_a_read_is_not_lost(pool: PgPool) {
     let mut cluster = Cluster::new(&pool);
     cluster.configure(json!({
         "url_allowlist": [host.authority()],
+        "url_allow_private_addresses": true,
         "locations": [{"type": "url", "target": host.url("/svc.yaml")}],
     }));
     let replica = cluster.start(1).await[0];
@@ -451,6 +453,7 @@ async fn a_read_longer_than_the_lease_is_still_stored(pool: PgPool) {
     let mut cluster = Cluster::new(&pool);
     cluster.configure(json!({
         "url_allowlist": [host.authority()],
+        "url_allow_private_addresses": true,
         "processing_lease_seconds": 2,
         "locations": [{"type": "url", "target": host.url("/svc.yaml")}],
     }));

@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use super::yaml::{YamlLimits, parse_documents};
+use crate::http::find_nul;
 
 /// `(operator, argument)` when `value` is a placeholder object such as `{"$text": "./api.yaml"}`.
 pub fn as_placeholder(value: &Value) -> Option<(&str, &Value)> {
@@ -35,10 +36,18 @@ pub fn content_value(
     what: &str,
     max_bytes: usize,
 ) -> Result<Value, String> {
+    // Postgres cannot store a NUL in text or jsonb; `$yaml` content is checked by the YAML reader.
+    let nul = || format!("{what} contains a NUL character, which the catalog cannot store");
     match op {
+        "$text" if text.contains('\0') => Err(nul()),
         "$text" => Ok(Value::String(text)),
         "$json" => {
-            serde_json::from_str(&text).map_err(|e| format!("{what} is not valid JSON: {e}"))
+            let value = serde_json::from_str(&text)
+                .map_err(|e| format!("{what} is not valid JSON: {e}"))?;
+            match find_nul(&value) {
+                Some(_) => Err(nul()),
+                None => Ok(value),
+            }
         }
         "$yaml" => {
             let limits = YamlLimits {

@@ -310,6 +310,13 @@ impl<'a> Builder<'a> {
             Event::DocumentEnd => self.finish_document()?,
             Event::Scalar(text, style, anchor, tag) => {
                 self.count_nodes(1, span)?;
+                // `"\0"` is valid YAML, but Postgres cannot store a NUL in text or jsonb.
+                if text.contains('\0') {
+                    return Err(YamlError::at(
+                        span,
+                        "a NUL character (\\0) is not allowed in catalog files",
+                    ));
+                }
                 let kind = self.tag_kind(tag.as_deref(), "a scalar", span)?;
                 // The parser reports an absent node (`key:` or `: value`) as a zero-width `~`;
                 // as a key it should read as the empty string, not as a tilde nobody wrote.

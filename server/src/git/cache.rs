@@ -5,6 +5,11 @@
 //! libgit2 is blocking, so every operation runs on tokio's blocking pool, one at a time per repository
 //! (a per-repository lock); different repositories proceed in parallel. libgit2's local transport
 //! cannot fetch shallow, so `file://` remotes are fetched whole — they are on this machine anyway.
+//!
+//! Before a network fetch the remote's host is resolved and refused when it is not a public address
+//! (unless private addresses are allowed, or the repository is named in `catalog.git.repositories`).
+//! libgit2 then resolves the name again itself: a DNS server that answers differently within that
+//! moment (rebinding) can still lead a fetch to another address. url locations do not have that gap.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 use super::{GitFile, GitRepo, RemoteKind, RepoSettings};
 use crate::config::GitConfig;
+use crate::net::{self, CheckedResolver};
 
 /// The ref each cache repository keeps the fetched commit under.
 const TIP_REF: &str = "refs/atrium/tip";
@@ -58,6 +64,8 @@ struct Inner {
     max_cache_bytes: u64,
     max_repository_bytes: u64,
     fetch_timeout: Duration,
+    /// Which addresses network remotes may resolve to.
+    addresses: CheckedResolver,
     slots: Mutex<HashMap<PathBuf, Arc<Slot>>>,
     started: Instant,
 }
@@ -71,13 +79,14 @@ struct Slot {
 }
 
 impl GitCache {
-    pub fn new(config: &GitConfig) -> Self {
+    pub fn new(config: &GitConfig, addresses: CheckedResolver) -> Self {
         Self {
             inner: Arc::new(Inner {
                 dir: config.cache_dir.clone(),
                 max_cache_bytes: config.cache_max_megabytes.saturating_mul(1024 * 1024),
                 max_repository_bytes: config.max_repository_megabytes.saturating_mul(1024 * 1024),
                 fetch_timeout: Duration::from_secs(config.fetch_timeout_seconds),
+                addresses,
                 slots: Mutex::new(HashMap::new()),
                 started: Instant::now(),
             }),
@@ -221,6 +230,11 @@ impl GitCache {
             None => "HEAD".to_owned(),
         };
         let refspec = format!("+{source}:{TIP_REF}");
+        if let RemoteKind::Network { host, .. } = repo.kind()
+            && !settings.configured
+        {
+            self.check_address(repo, &host)?;
+        }
         let deadline = Instant::now() + self.inner.fetch_timeout;
         let max_bytes = self.inner.max_repository_bytes;
         let aborted = std::cell::Cell::new(None::<String>);
@@ -292,6 +306,28 @@ impl GitCache {
             return Err(fetch_error(repo, &e));
         }
         Ok(git)
+    }
+
+    /// Resolves a remote's host and refuses it when an address is not allowed. Runs on the blocking
+    /// pool, inside the runtime that spawned the work.
+    fn check_address(&self, repo: &GitRepo, host: &str) -> Result<(), GitError> {
+        if self.inner.addresses.allows_private() {
+            return Ok(());
+        }
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|e| GitError::Failed(format!("cannot resolve {host}: {e}")))?;
+        match runtime.block_on(self.inner.addresses.resolve_checked(host)) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(match net::refusal(&*e) {
+                Some(refused) => {
+                    GitError::Refused(format!("git remote {}: {refused}", repo.remote))
+                }
+                None => GitError::Failed(format!(
+                    "cannot fetch {}: the host {host} cannot be resolved: {e}",
+                    repo.target_string()
+                )),
+            }),
+        }
     }
 
     /// Deletes least recently used repositories (never `keep`, never one in use) until the cache is
@@ -541,6 +577,10 @@ mod tests {
         }
     }
 
+    fn strict() -> CheckedResolver {
+        CheckedResolver::new(net::Lookup::system(), false)
+    }
+
     #[tokio::test]
     async fn the_cache_is_trimmed_least_recently_used_first() {
         let remotes = tempfile::tempdir().expect("tempdir");
@@ -550,7 +590,7 @@ mod tests {
             cache_max_megabytes: 0,
             ..GitConfig::default()
         };
-        let cache = GitCache::new(&config);
+        let cache = GitCache::new(&config, strict());
         let first = repository_with_a_file(remotes.path(), "first.git");
         let second = repository_with_a_file(remotes.path(), "second.git");
         let snapshot = cache
@@ -587,11 +627,14 @@ mod tests {
     async fn a_fetch_larger_than_the_limit_is_stopped() {
         let remotes = tempfile::tempdir().expect("tempdir");
         let cache_dir = tempfile::tempdir().expect("tempdir");
-        let cache = GitCache::new(&GitConfig {
-            cache_dir: cache_dir.path().to_path_buf(),
-            max_repository_megabytes: 0,
-            ..GitConfig::default()
-        });
+        let cache = GitCache::new(
+            &GitConfig {
+                cache_dir: cache_dir.path().to_path_buf(),
+                max_repository_megabytes: 0,
+                ..GitConfig::default()
+            },
+            strict(),
+        );
         let repo = repository_with_a_file(remotes.path(), "big.git");
         let err = cache
             .snapshot(&repo, &settings())

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -14,7 +14,7 @@ use crate::catalog::db::{self, EntityQuery, OrderField};
 use crate::catalog::filter::{self, parse_filter_params};
 use crate::catalog::model::refs::{EntityRef, RefDefaults};
 use crate::error::{AppError, Result};
-use crate::http::{ApiJson, QueryParams, RawJson, json_array};
+use crate::http::{ApiJson, Path, QueryParams, RawJson, json_array};
 use crate::state::AppState;
 
 /// `GET /entities`: filter, fields, order (`asc:metadata.name`), offset, limit, after.

@@ -1,6 +1,6 @@
 //! Locations: register (with `dryRun`), list, get, delete, find by entity, analyze.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -13,7 +13,7 @@ use crate::catalog::model::location::is_generated_location;
 use crate::catalog::model::refs::EntityRef;
 use crate::catalog::source::generated_location_key;
 use crate::error::{AppError, Result};
-use crate::http::{ApiJson, QueryParams, created};
+use crate::http::{ApiJson, Path, QueryParams, created};
 use crate::state::AppState;
 
 pub async fn list_locations(State(state): State<AppState>) -> Result<Response> {

@@ -15,7 +15,7 @@ use super::project_all;
 use crate::catalog::db::{self, EntityQuery, FullText, Keyset, OrderField};
 use crate::catalog::filter::{Filter, parse_filter_params, parse_predicate};
 use crate::error::{AppError, Result};
-use crate::http::{ApiJson, QueryParams, RawJson, json_array};
+use crate::http::{ApiJson, QueryParams, RawJson, find_nul, json_array};
 use crate::state::AppState;
 
 const DEFAULT_LIMIT: i64 = 20;
@@ -43,11 +43,19 @@ impl Cursor {
     }
 
     fn decode(raw: &str) -> Result<Self> {
-        base64::engine::general_purpose::STANDARD
+        let value: Value = base64::engine::general_purpose::STANDARD
             .decode(raw.trim())
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .ok_or_else(|| AppError::input(format!("Malformed cursor '{raw}'")))
+            .ok_or_else(|| AppError::input(format!("Malformed cursor '{raw}'")))?;
+        // A cursor is client text like any other parameter: its strings reach SQL.
+        if let Some(at) = find_nul(&value) {
+            return Err(AppError::input(format!(
+                "Malformed cursor: {at} contains a NUL character"
+            )));
+        }
+        serde_json::from_value(value)
+            .map_err(|_| AppError::input(format!("Malformed cursor '{raw}'")))
     }
 }
 

@@ -1,6 +1,11 @@
 //! Reading location targets: `file` paths only under configured roots, `url` targets only from allowed
 //! hosts, git repositories by the same rules, with size and time limits and every redirect re-checked
 //! against the allowlist.
+//!
+//! An allowed host must also be, or resolve to, a public address unless
+//! `catalog.url_allow_private_addresses` is set (`crate::net`): hosts written as addresses are checked
+//! here, names by the resolver the HTTP client connects through, so the address checked is the one
+//! connected to. Git fetches check the remote's host just before libgit2 connects (see `git::cache`).
 
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
@@ -12,11 +17,14 @@ use super::{ReadError, Target};
 use crate::config::{CatalogConfig, GitConfig};
 use crate::git::cache::{GitCache, Snapshot};
 use crate::git::{GitFile, GitRepo, RemoteKind, RepoSettings};
+use crate::net::{self, CheckedResolver};
 
 #[derive(Clone)]
 pub struct Reader {
     roots: Vec<PathBuf>,
     allowlist: Vec<String>,
+    /// Which addresses hosts may resolve to; also the HTTP client's resolver.
+    addresses: CheckedResolver,
     max_bytes: usize,
     timeout: Duration,
     http: reqwest::Client,
@@ -34,9 +42,17 @@ impl Reader {
             .iter()
             .map(|root| std::fs::canonicalize(root).or_else(|_| std::path::absolute(root)))
             .collect::<Result<Vec<_>, _>>()?;
+        let addresses = CheckedResolver::new(
+            config.name_lookup.clone(),
+            config.url_allow_private_addresses,
+        );
         let http = crate::tls::http_client()
             // Redirects are followed by hand so that each hop is checked against the allowlist.
             .redirect(reqwest::redirect::Policy::none())
+            // Names are resolved, checked and connected to in one place; a proxy would resolve them
+            // itself, out of reach of the check.
+            .dns_resolver(addresses.clone())
+            .no_proxy()
             .timeout(Duration::from_secs(config.url_timeout_seconds))
             .build()?;
         Ok(Self {
@@ -46,10 +62,11 @@ impl Reader {
                 .iter()
                 .map(|h| h.to_lowercase())
                 .collect(),
+            addresses: addresses.clone(),
             max_bytes: config.max_file_bytes,
             timeout: Duration::from_secs(config.url_timeout_seconds),
             http,
-            git: GitCache::new(&config.git),
+            git: GitCache::new(&config.git, addresses),
             git_config: std::sync::Arc::new(config.git.clone()),
         })
     }
@@ -57,6 +74,12 @@ impl Reader {
     /// Checks a `type` + `target` pair from outside (API, config) and turns it into a `Target`. Relative
     /// file paths are taken relative to the working directory.
     pub fn resolve(&self, location_type: &str, target: &str) -> Result<Target, ReadError> {
+        // No file, URL or remote holds one, and Postgres cannot store it.
+        if target.contains('\0') || location_type.contains('\0') {
+            return Err(ReadError::Invalid(
+                "location target contains a NUL character".to_owned(),
+            ));
+        }
         match location_type {
             "file" => {
                 let path = Path::new(target);
@@ -105,7 +128,9 @@ impl Reader {
             RemoteKind::Local(path) => self.check_file(&path).map(|_| ()),
             RemoteKind::Network { host, port } => {
                 if self.host_allowed(&host, port) {
-                    Ok(())
+                    self.addresses.check_literal(&host).map_err(|refused| {
+                        ReadError::NotAllowed(format!("git remote {}: {refused}", repo.remote))
+                    })
                 } else {
                     Err(ReadError::NotAllowed(format!(
                         "host '{host}' of git remote {} is neither in catalog.git.repositories nor in catalog.url_allowlist",
@@ -210,13 +235,17 @@ impl Reader {
             )));
         }
         let host = url.host_str().unwrap_or_default().to_lowercase();
-        if self.host_allowed(&host, url.port()) {
-            Ok(())
-        } else {
-            Err(ReadError::NotAllowed(format!(
+        if !self.host_allowed(&host, url.port()) {
+            return Err(ReadError::NotAllowed(format!(
                 "host '{host}' of url location {url} is not in catalog.url_allowlist"
-            )))
+            )));
         }
+        // The url crate has already turned every numeric spelling of an IPv4 address (`2130706433`,
+        // `0x7f000001`, `127.1`) into the dotted address it stands for. Names are checked when the
+        // client resolves them.
+        self.addresses
+            .check_literal(&host)
+            .map_err(|refused| ReadError::NotAllowed(format!("url location {url}: {refused}")))
     }
 
     fn host_allowed(&self, host: &str, port: Option<u16>) -> bool {
@@ -274,9 +303,12 @@ impl Reader {
     async fn read_url(&self, start: &Url) -> Result<Vec<u8>, ReadError> {
         let mut url = start.clone();
         for _ in 0..=MAX_REDIRECTS {
-            let response = self.http.get(url.clone()).send().await.map_err(|e| {
-                ReadError::Failed(format!("cannot read {url}: {}", without_url(&e)))
-            })?;
+            let response = self
+                .http
+                .get(url.clone())
+                .send()
+                .await
+                .map_err(|e| request_error(&url, &e))?;
             let status = response.status();
             if status.is_redirection() {
                 let next = response
@@ -344,6 +376,14 @@ fn io_error(path: &Path, e: std::io::Error) -> ReadError {
     }
 }
 
+/// Why a request failed; a refusal by the resolver (a private address) is a rule broken, not a failure.
+fn request_error(url: &Url, e: &reqwest::Error) -> ReadError {
+    match net::refusal(e) {
+        Some(refused) => ReadError::NotAllowed(format!("cannot read {url}: {refused}")),
+        None => ReadError::Failed(format!("cannot read {url}: {}", without_url(e))),
+    }
+}
+
 /// reqwest errors repeat the URL; the messages above already carry it.
 fn without_url(e: &reqwest::Error) -> String {
     let mut text = e.to_string();
@@ -378,10 +418,101 @@ mod tests {
         let config = CatalogConfig {
             file_roots: vec![root.to_path_buf()],
             url_allowlist: allow.iter().map(ToString::to_string).collect(),
+            // These tests are about roots and the allowlist; the address rule has its own below.
+            url_allow_private_addresses: true,
             max_file_bytes: 64,
             ..CatalogConfig::default()
         };
         Reader::new(&config).expect("reader")
+    }
+
+    /// A reader with the default address rule: public addresses only.
+    fn strict_reader(allow: &[&str]) -> Reader {
+        let config = CatalogConfig {
+            file_roots: vec![PathBuf::from("/nonexistent")],
+            url_allowlist: allow.iter().map(ToString::to_string).collect(),
+            ..CatalogConfig::default()
+        };
+        Reader::new(&config).expect("reader")
+    }
+
+    #[test]
+    fn hosts_written_as_private_addresses_are_refused_in_every_spelling() {
+        // The url crate reads numeric spellings as the dotted address, which the allowlist and the
+        // address rule then see.
+        for (written, normal) in [
+            ("2130706433", "127.0.0.1"),
+            ("0x7f000001", "127.0.0.1"),
+            ("0x7f.1", "127.0.0.1"),
+            ("0177.0.0.1", "127.0.0.1"),
+            ("127.1", "127.0.0.1"),
+            ("0", "0.0.0.0"),
+            ("[::ffff:127.0.0.1]", "[::ffff:7f00:1]"),
+        ] {
+            let url = Url::parse(&format!("http://{written}/c.yaml")).expect(written);
+            assert_eq!(url.host_str(), Some(normal), "{written}");
+        }
+        let reader = strict_reader(&[
+            "127.0.0.1",
+            "0.0.0.0",
+            "[::ffff:7f00:1]",
+            "[::1]",
+            "10.1.2.3",
+            "169.254.169.254",
+            "[fd00::1]",
+            "203.0.113.7",
+        ]);
+        for target in [
+            "http://2130706433/c.yaml",
+            "http://0x7f000001:8080/c.yaml",
+            "http://127.1/c.yaml",
+            "http://0/c.yaml",
+            "http://[::ffff:127.0.0.1]/c.yaml",
+            "http://[::1]/c.yaml",
+            "https://10.1.2.3/c.yaml",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://[fd00::1]/c.yaml",
+        ] {
+            let error = reader.resolve("url", target).expect_err(target);
+            assert!(
+                matches!(&error, ReadError::NotAllowed(m) if m.contains("refused:") && m.contains("catalog.url_allow_private_addresses")),
+                "{target}: {error:?}"
+            );
+        }
+        assert!(reader.resolve("url", "http://203.0.113.7/c.yaml").is_ok());
+        // A $text or Location target, and a redirect hop, pass the same check.
+        let base = reader
+            .resolve("url", "http://203.0.113.7/c.yaml")
+            .expect("public");
+        assert!(
+            reader
+                .resolve_relative(&base, "http://169.254.169.254/x")
+                .is_err()
+        );
+        let error = reader
+            .resolve("git", "https://10.1.2.3/acme/shop.git")
+            .expect_err("git remote on a private address");
+        assert!(
+            error
+                .to_string()
+                .contains("refused: 10.1.2.3 is a private address"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn targets_with_a_nul_character_are_invalid() {
+        let reader = reader(Path::new("/nonexistent"), &["example.com"]);
+        for (kind, target) in [
+            ("file", "/nonexistent/a\0.yaml"),
+            ("url", "https://example.com/\0"),
+            ("git", "https://example.com/a\0.git"),
+        ] {
+            assert!(
+                matches!(reader.resolve(kind, target), Err(ReadError::Invalid(_))),
+                "{kind} {target:?}"
+            );
+        }
     }
 
     #[tokio::test]

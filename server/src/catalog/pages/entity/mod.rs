@@ -16,7 +16,7 @@ use std::collections::HashMap;
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde_json::Value;
 
 use self::api::ApiSection;
@@ -30,7 +30,7 @@ use super::view::{
 use crate::catalog::CatalogService;
 use crate::catalog::model::refs::{EntityRef, RefDefaults};
 use crate::error::AppError;
-use crate::http::QueryParams;
+use crate::http::{Path, QueryParams};
 
 /// A link from catalog data; `href` is empty when the URL is not one we make clickable.
 pub struct LinkView {
