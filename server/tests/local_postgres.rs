@@ -24,16 +24,13 @@ const DEMO_COMPONENTS: i64 = 15;
 fn serve_starts_a_private_postgres_stops_it_on_sigterm_and_keeps_its_data() {
     in_private_network(
         "serve_starts_a_private_postgres_stops_it_on_sigterm_and_keeps_its_data",
-        || {
+        |dir| {
             block_on(async {
-                let dir = working_dir();
-                let _cleanup = KillLeftoverPostgres(dir.path().to_owned());
-
-                let mut first = Serve::spawn(dir.path(), "first");
+                let mut first = Serve::spawn(dir, "first");
                 let components = first.wait_for_demo_components().await;
                 assert_eq!(components, DEMO_COMPONENTS);
                 let log = first.log();
-                let port = private_port(dir.path()).expect("postmaster.pid while serving");
+                let port = private_port(dir).expect("postmaster.pid while serving");
                 assert!(
                     log.contains(&format!(
                         "started a private Postgres in .atrium/postgres on 127.0.0.1:{port} (set \
@@ -41,26 +38,26 @@ fn serve_starts_a_private_postgres_stops_it_on_sigterm_and_keeps_its_data() {
                     )),
                     "{log}"
                 );
-                assert!(dir.path().join(".atrium/postgres/PG_VERSION").is_file());
-                assert!(!dir.path().join(".atrium/postgres.init").exists());
-                let data_dir_inode = inode(&dir.path().join(".atrium/postgres"));
+                assert!(dir.join(".atrium/postgres/PG_VERSION").is_file());
+                assert!(!dir.join(".atrium/postgres.init").exists());
+                let data_dir_inode = inode(&dir.join(".atrium/postgres"));
 
                 first.terminate_and_expect_success();
-                assert_stopped(dir.path(), port);
+                assert_stopped(dir, port);
 
                 // The same directory again: the same cluster, its data still there, so the demo
                 // components answer before they could have been read again.
-                let mut second = Serve::spawn(dir.path(), "second");
+                let mut second = Serve::spawn(dir, "second");
                 let first_answer = second.first_components_answer().await;
                 assert_eq!(first_answer, DEMO_COMPONENTS, "{}", second.log());
                 assert_eq!(
-                    inode(&dir.path().join(".atrium/postgres")),
+                    inode(&dir.join(".atrium/postgres")),
                     data_dir_inode,
                     "not created again"
                 );
-                let port = private_port(dir.path()).expect("postmaster.pid while serving");
+                let port = private_port(dir).expect("postmaster.pid while serving");
                 second.terminate_and_expect_success();
-                assert_stopped(dir.path(), port);
+                assert_stopped(dir, port);
             });
         },
     );
@@ -70,30 +67,27 @@ fn serve_starts_a_private_postgres_stops_it_on_sigterm_and_keeps_its_data() {
 fn leftover_private_postgres_is_reused_when_live_and_replaced_when_killed() {
     in_private_network(
         "leftover_private_postgres_is_reused_when_live_and_replaced_when_killed",
-        || {
+        |dir| {
             block_on(async {
-                let dir = working_dir();
-                let _cleanup = KillLeftoverPostgres(dir.path().to_owned());
-
                 // What an initdb killed half way leaves: the next start begins that directory again.
-                let half_made = dir.path().join(".atrium/postgres.init");
+                let half_made = dir.join(".atrium/postgres.init");
                 std::fs::create_dir_all(&half_made).expect("mkdir");
                 std::fs::write(half_made.join("PG_VERSION"), "15\n").expect("write");
 
                 // `migrate` starts the cluster, creates and migrates the database, and stops it.
-                let output = atrium(dir.path(), &["migrate"]);
+                let output = atrium(dir, &["migrate"]);
                 let stdout = String::from_utf8_lossy(&output.stdout);
                 assert!(output.status.success(), "{stdout}{}", stderr(&output));
                 assert!(stdout.contains("migrations applied"), "{stdout}");
                 assert!(stdout.contains("started a private Postgres"), "{stdout}");
-                assert!(private_port(dir.path()).is_none(), "stopped after migrate");
+                assert!(private_port(dir).is_none(), "stopped after migrate");
                 assert!(!half_made.exists());
 
                 // `local-postgres start` leaves it running and prints the URL alone on stdout.
-                let output = atrium(dir.path(), &["local-postgres", "start"]);
+                let output = atrium(dir, &["local-postgres", "start"]);
                 assert!(output.status.success(), "{}", stderr(&output));
                 let url = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-                let port = private_port(dir.path()).expect("running");
+                let port = private_port(dir).expect("running");
                 assert!(
                     url.starts_with("postgres://postgres:")
                         && url.ends_with(&format!("@127.0.0.1:{port}/atrium")),
@@ -110,7 +104,7 @@ fn leftover_private_postgres_is_reused_when_live_and_replaced_when_killed() {
                 pool.close().await;
 
                 // A live leftover is used, and left running: this `serve` did not start it.
-                let mut serve = Serve::spawn(dir.path(), "reusing");
+                let mut serve = Serve::spawn(dir, "reusing");
                 assert_eq!(serve.wait_for_demo_components().await, DEMO_COMPONENTS);
                 let log = serve.log();
                 assert!(
@@ -123,32 +117,32 @@ fn leftover_private_postgres_is_reused_when_live_and_replaced_when_killed() {
                 serve.terminate_and_expect_success();
                 assert!(answers(port), "still running for whoever started it");
 
-                let output = atrium(dir.path(), &["local-postgres", "stop"]);
+                let output = atrium(dir, &["local-postgres", "stop"]);
                 assert!(output.status.success(), "{}", stderr(&output));
                 assert!(stderr(&output).contains("stopped the private Postgres"));
-                assert_stopped(dir.path(), port);
+                assert_stopped(dir, port);
 
                 // A server killed with SIGKILL leaves its postmaster.pid behind; it must not block
                 // the next start.
-                let output = atrium(dir.path(), &["local-postgres", "start"]);
+                let output = atrium(dir, &["local-postgres", "start"]);
                 assert!(output.status.success(), "{}", stderr(&output));
-                let pid = postmaster_pid(dir.path()).expect("running");
+                let pid = postmaster_pid(dir).expect("running");
                 kill("-KILL", pid);
                 wait_until(
                     "the killed postmaster is gone",
                     Duration::from_secs(60),
                     || !Path::new(&format!("/proc/{pid}")).exists(),
                 );
-                assert!(dir.path().join(".atrium/postgres/postmaster.pid").exists());
+                assert!(dir.join(".atrium/postgres/postmaster.pid").exists());
 
-                let mut serve = Serve::spawn(dir.path(), "after-kill");
+                let mut serve = Serve::spawn(dir, "after-kill");
                 assert_eq!(serve.wait_for_demo_components().await, DEMO_COMPONENTS);
                 assert!(serve.log().contains("started a private Postgres"));
-                let port = private_port(dir.path()).expect("running");
+                let port = private_port(dir).expect("running");
                 serve.terminate_and_expect_success();
-                assert_stopped(dir.path(), port);
+                assert_stopped(dir, port);
 
-                let output = atrium(dir.path(), &["local-postgres", "stop"]);
+                let output = atrium(dir, &["local-postgres", "stop"]);
                 assert!(output.status.success(), "{}", stderr(&output));
                 assert!(stderr(&output).contains("no private Postgres is running"));
             });
@@ -161,18 +155,16 @@ fn leftover_private_postgres_is_reused_when_live_and_replaced_when_killed() {
 fn migrate_as_an_ordinary_user_runs_the_cluster_as_that_user() {
     in_private_network(
         "migrate_as_an_ordinary_user_runs_the_cluster_as_that_user",
-        || {
-            let dir = working_dir();
-            let _cleanup = KillLeftoverPostgres(dir.path().to_owned());
+        |dir| {
             let nobody = 65534;
-            std::os::unix::fs::chown(dir.path(), Some(nobody), Some(nobody)).expect("chown");
+            std::os::unix::fs::chown(dir, Some(nobody), Some(nobody)).expect("chown");
 
             let output = Command::new(ATRIUM)
                 .arg("migrate")
-                .current_dir(dir.path())
+                .current_dir(dir)
                 .env_remove("DATABASE_URL")
                 .env_remove("ATRIUM_POSTGRES_BINDIR")
-                .env("HOME", dir.path())
+                .env("HOME", dir)
                 .uid(nobody)
                 .gid(nobody)
                 .stdin(Stdio::null())
@@ -182,9 +174,9 @@ fn migrate_as_an_ordinary_user_runs_the_cluster_as_that_user() {
             assert!(output.status.success(), "{stdout}{}", stderr(&output));
             assert!(stdout.contains("started a private Postgres"), "{stdout}");
             assert!(stdout.contains("migrations applied"), "{stdout}");
-            let data = dir.path().join(".atrium/postgres");
+            let data = dir.join(".atrium/postgres");
             assert_eq!(std::fs::metadata(&data).expect("data dir").uid(), nobody);
-            assert!(private_port(dir.path()).is_none(), "stopped after migrate");
+            assert!(private_port(dir).is_none(), "stopped after migrate");
         },
     );
 }
@@ -193,12 +185,11 @@ fn migrate_as_an_ordinary_user_runs_the_cluster_as_that_user() {
 fn without_postgres_programs_the_error_is_one_line_with_the_install_hint() {
     in_private_network(
         "without_postgres_programs_the_error_is_one_line_with_the_install_hint",
-        || {
-            let dir = working_dir();
+        |dir| {
             let empty_path = tempfile::tempdir().expect("tempdir");
             let output = Command::new(ATRIUM)
                 .arg("serve")
-                .current_dir(dir.path())
+                .current_dir(dir)
                 .env_remove("DATABASE_URL")
                 .env("PATH", empty_path.path())
                 .env("ATRIUM_POSTGRES_BINDIR", "/nonexistent")
@@ -219,21 +210,24 @@ fn without_postgres_programs_the_error_is_one_line_with_the_install_hint() {
             ] {
                 assert!(stderr.contains(hint), "{hint:?} in {stderr}");
             }
-            assert!(!dir.path().join(".atrium/postgres").exists());
+            assert!(!dir.join(".atrium/postgres").exists());
         },
     );
 }
 
 /// Runs `body` in a network namespace of its own: the test binary runs again, for this test only,
-/// under `unshare --net`, and the inner run brings loopback up and runs the body.
-fn in_private_network(test: &str, body: impl FnOnce()) {
+/// under `unshare --net`, and the inner run brings loopback up and runs the body in a fresh working
+/// directory (0755, so an unprivileged cluster owner can reach it), killing any postgres left there.
+fn in_private_network(test: &str, body: impl FnOnce(&Path)) {
     if std::env::var_os(IN_PRIVATE_NETWORK).is_some() {
         let up = Command::new("ip")
             .args(["link", "set", "lo", "up"])
             .status()
             .expect("ip (iproute2) is needed to bring up loopback in the test's network namespace");
         assert!(up.success(), "ip link set lo up: {up}");
-        body();
+        let dir = working_dir();
+        let _cleanup = KillLeftoverPostgres(dir.path().to_owned());
+        body(dir.path());
         return;
     }
     for (program, package) in [("unshare", "util-linux"), ("ip", "iproute2")] {
