@@ -59,14 +59,20 @@ fn check_error(
     }
 }
 
+/// The real router over the sample catalog (`common::load_sample`).
+async fn sample_app(pool: PgPool) -> TestApp {
+    let app = TestApp::new(pool).await;
+    load_sample(&app).await;
+    app
+}
+
 fn assert_all(failures: Vec<String>) {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[sqlx::test(migrator = "atrium::MIGRATOR")]
 async fn nul_characters_in_query_parameters_are_input_errors(pool: PgPool) {
-    let app = TestApp::new(pool).await;
-    load_sample(&app).await;
+    let app = sample_app(pool).await;
     let mut failures = Vec::new();
     for (uri, parameter) in [
         ("/api/catalog/entities/by-query?filter=kind=%00", "filter"),
@@ -103,8 +109,7 @@ async fn nul_characters_in_query_parameters_are_input_errors(pool: PgPool) {
 
 #[sqlx::test(migrator = "atrium::MIGRATOR")]
 async fn nul_characters_in_json_bodies_are_input_errors(pool: PgPool) {
-    let app = TestApp::new(pool).await;
-    load_sample(&app).await;
+    let app = sample_app(pool).await;
     let file = app.path("x\u{0}.yaml").display().to_string();
     let mut failures = Vec::new();
     for (uri, body, field) in [
@@ -182,8 +187,7 @@ async fn nul_characters_in_json_bodies_are_input_errors(pool: PgPool) {
 
 #[sqlx::test(migrator = "atrium::MIGRATOR")]
 async fn nul_characters_inside_cursors_are_input_errors(pool: PgPool) {
-    let app = TestApp::new(pool).await;
-    load_sample(&app).await;
+    let app = sample_app(pool).await;
     // A real cursor, with a NUL put into each of its texts in turn.
     let page = app
         .get("/api/catalog/entities/by-query?filter=kind=component&orderField=metadata.name,asc&limit=1&fullTextFilterTerm=o")
@@ -232,8 +236,7 @@ async fn nul_characters_inside_cursors_are_input_errors(pool: PgPool) {
 
 #[sqlx::test(migrator = "atrium::MIGRATOR")]
 async fn nul_characters_in_path_names_are_not_found(pool: PgPool) {
-    let app = TestApp::new(pool).await;
-    load_sample(&app).await;
+    let app = sample_app(pool).await;
     let mut failures = Vec::new();
     for (uri, parameter) in [
         (
@@ -315,8 +318,7 @@ async fn nul_characters_in_catalog_files_are_shown_as_errors(pool: PgPool) {
 
 #[sqlx::test(migrator = "atrium::MIGRATOR")]
 async fn nul_characters_in_page_requests_are_refused_before_sql(pool: PgPool) {
-    let app = TestApp::new(pool).await;
-    load_sample(&app).await;
+    let app = sample_app(pool).await;
     let mut failures = Vec::new();
     for (uri, status) in [
         ("/catalog?q=%00", StatusCode::BAD_REQUEST),
