@@ -411,13 +411,18 @@ mod tests {
             check(json!({"type": "mcp-server", "remotes": []}))[0].1,
             "\"spec.remotes\" must NOT have fewer than 1 items"
         );
-        let fields: Vec<String> = check(json!({"type": "mcp-server", "remotes": [{"type": ""}, 3]}))
-            .into_iter()
-            .map(|(f, _)| f)
-            .collect();
+        let fields: Vec<String> =
+            check(json!({"type": "mcp-server", "remotes": [{"type": ""}, 3]}))
+                .into_iter()
+                .map(|(f, _)| f)
+                .collect();
         assert_eq!(
             fields,
-            ["spec.remotes.0.type", "spec.remotes.0.url", "spec.remotes.1"]
+            [
+                "spec.remotes.0.type",
+                "spec.remotes.0.url",
+                "spec.remotes.1"
+            ]
         );
     }
 

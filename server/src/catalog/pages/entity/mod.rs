@@ -202,7 +202,9 @@ pub async fn show_entity(
         let old_form = EntityRef::new(&namespace, &kind, &name);
         if catalog.entity(&old_form.key()).await?.is_some() {
             let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
-            return Ok(Redirect::permanent(&format!("{}{query}", ref_href(&old_form))).into_response());
+            return Ok(
+                Redirect::permanent(&format!("{}{query}", ref_href(&old_form))).into_response(),
+            );
         }
         return Err(AppError::not_found(format!(
             "There is no {kind} named {namespace}/{name} in the catalog."
