@@ -161,6 +161,11 @@ async fn bad_list_parameters_are_input_errors(pool: PgPool) {
             "Unknown query parameter 'kind'",
         ),
         (
+            "/api/catalog/entities/by-name/component/default/checkout?format=yaml",
+            "Unknown query parameter 'format'",
+        ),
+        ("/api/catalog/locations?x=1", "Unknown query parameter 'x'"),
+        (
             "/api/catalog/entities?after=bm90LWpzb24",
             "Malformed after cursor, could not be parsed",
         ),

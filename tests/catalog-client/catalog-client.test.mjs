@@ -428,18 +428,12 @@ describe('getEntities', () => {
   });
 
   test('without pagination, entities lacking the first order field are left out', async () => {
-    for (const order of ['asc', 'desc']) {
-      const { items } = await client.getEntities({
-        filter: { kind: 'component' },
-        order: [
-          { field: 'spec.system', order },
-          { field: 'metadata.name', order: 'asc' },
-        ],
-      });
-      // fraud-detector has no spec.system. (The others tie on it; Backstage
-      // breaks that tie by uid, not by the second directive.)
-      assert.deepEqual(namesOf(items), ['ledger-service', 'payments-api', 'payments-web'], `order ${order}`);
-    }
+    const { items } = await client.getEntities({
+      filter: { kind: 'component' },
+      order: { field: 'spec.system', order: 'desc' },
+    });
+    // fraud-detector has no spec.system. (The others tie on it, broken by uid.)
+    assert.deepEqual(namesOf(items), ['ledger-service', 'payments-api', 'payments-web']);
   });
 
   test('with pagination and no order, entities come in entity ref order', async () => {

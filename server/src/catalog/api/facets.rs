@@ -30,8 +30,10 @@ pub struct FacetsRequest {
 
 pub async fn query_entity_facets(
     State(state): State<AppState>,
+    params: QueryParams,
     ApiJson(body): ApiJson<FacetsRequest>,
 ) -> Result<Response> {
+    super::check_query(&params, &[])?;
     let filter = body
         .query
         .as_ref()

@@ -18,7 +18,11 @@ use crate::error::{AppError, Result};
 use crate::http::{ApiJson, QueryParams, created};
 use crate::state::AppState;
 
-pub async fn list_locations(State(state): State<AppState>) -> Result<Response> {
+pub async fn list_locations(
+    State(state): State<AppState>,
+    params: QueryParams,
+) -> Result<Response> {
+    check_query(&params, &[])?;
     let rows = locations::list_locations(&state.db).await?;
     let items: Vec<Value> = rows.into_iter().map(|row| json!({ "data": row })).collect();
     Ok(axum::Json(items).into_response())

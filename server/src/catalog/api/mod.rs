@@ -11,6 +11,9 @@ mod validate;
 mod webhooks;
 
 use axum::Router;
+use axum::extract::Request;
+use axum::middleware::{Next, from_fn};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value};
 
@@ -20,8 +23,8 @@ use crate::http::QueryParams;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/entities", get(entities::list_entities))
+    // Backstage documents no query parameters for these, and its validator refuses any.
+    let without_parameters = Router::new()
         .route(
             "/entities/by-uid/{uid}",
             get(entities::get_entity_by_uid).delete(entities::delete_entity_by_uid),
@@ -34,23 +37,8 @@ pub fn router() -> Router<AppState> {
             "/entities/by-name/{kind}/{namespace}/{name}/ancestry",
             get(entities::get_entity_ancestry),
         )
-        .route("/entities/by-refs", post(entities::get_entities_by_refs))
-        .route(
-            "/entities/by-query",
-            get(query::query_entities).post(query::query_entities_by_predicate),
-        )
-        .route(
-            "/entity-facets",
-            get(facets::get_entity_facets).post(facets::query_entity_facets),
-        )
         .route("/refresh", post(entities::refresh_entity))
-        .route("/webhooks/git", post(webhooks::git_push))
-        .route("/validate-entity", post(validate::validate_entity))
         .route("/analyze-location", post(locations::analyze_location))
-        .route(
-            "/locations",
-            get(locations::list_locations).post(locations::create_location),
-        )
         .route("/locations/by-query", post(locations::query_locations))
         .route(
             "/locations/{id}",
@@ -60,6 +48,34 @@ pub fn router() -> Router<AppState> {
             "/locations/by-entity/{kind}/{namespace}/{name}",
             get(locations::get_location_by_entity),
         )
+        .route_layer(from_fn(refuse_query));
+    // These check their parameters themselves. (Backstage does not validate validate-entity's
+    // request, and the webhook is Atrium's.)
+    Router::new()
+        .route("/entities", get(entities::list_entities))
+        .route("/entities/by-refs", post(entities::get_entities_by_refs))
+        .route(
+            "/entities/by-query",
+            get(query::query_entities).post(query::query_entities_by_predicate),
+        )
+        .route(
+            "/entity-facets",
+            get(facets::get_entity_facets).post(facets::query_entity_facets),
+        )
+        .route(
+            "/locations",
+            get(locations::list_locations).post(locations::create_location),
+        )
+        .route("/webhooks/git", post(webhooks::git_push))
+        .route("/validate-entity", post(validate::validate_entity))
+        .merge(without_parameters)
+}
+
+async fn refuse_query(params: QueryParams, request: Request, next: Next) -> Response {
+    match check_query(&params, &[]) {
+        Ok(()) => next.run(request).await,
+        Err(error) => error.into_response(),
+    }
 }
 
 /// Atrium's own operational endpoints under `/api/atrium`.

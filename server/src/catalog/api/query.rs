@@ -172,8 +172,10 @@ pub struct FullTextRequest {
 
 pub async fn query_entities_by_predicate(
     State(state): State<AppState>,
+    params: QueryParams,
     ApiJson(body): ApiJson<PredicateRequest>,
 ) -> Result<Response> {
+    check_query(&params, &[])?;
     let limit = match body.limit {
         Some(l) if l < 0 => return Err(AppError::input("limit must be a non-negative integer")),
         Some(l) => l,

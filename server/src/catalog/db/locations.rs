@@ -129,13 +129,13 @@ fn push_location_where(q: &mut QueryBuilder<Postgres>, filter: Option<&Filter>) 
     q.push(" where l.parent_id is null");
     if let Some(filter) = filter {
         q.push(" and ");
-        push_location_filter(filter, q);
+        super::filter::push_logic(filter, q, push_location_condition);
     }
 }
 
-/// A predicate over a location's fields, compared case-insensitively (values are already
-/// lower-cased). Keys outside [`LOCATION_FILTER_KEYS`] match nothing; the API refuses them first.
-fn push_location_filter(filter: &Filter, q: &mut QueryBuilder<Postgres>) {
+/// A condition on a location's fields, compared case-insensitively (values are already lower-cased).
+/// Keys outside [`LOCATION_FILTER_KEYS`] match nothing; the API refuses them first.
+fn push_location_condition(filter: &Filter, q: &mut QueryBuilder<Postgres>) {
     let column = |key: &str| match key {
         "id" => Some("l.id::text"),
         "type" => Some("l.type"),
@@ -144,27 +144,8 @@ fn push_location_filter(filter: &Filter, q: &mut QueryBuilder<Postgres>) {
         _ => None,
     };
     match filter {
-        Filter::All(items) | Filter::Any(items) => {
-            let (empty, joiner) = match filter {
-                Filter::All(_) => ("true", " and "),
-                _ => ("false", " or "),
-            };
-            if items.is_empty() {
-                q.push(empty);
-                return;
-            }
-            q.push("(");
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    q.push(joiner);
-                }
-                push_location_filter(item, q);
-            }
-            q.push(")");
-        }
-        Filter::Not(inner) => {
-            q.push("not ");
-            push_location_filter(inner, q);
+        Filter::All(_) | Filter::Any(_) | Filter::Not(_) => {
+            super::filter::push_logic(filter, q, push_location_condition);
         }
         // Every location has all four fields.
         Filter::Exists(key) => {
