@@ -179,6 +179,15 @@ async fn bad_list_parameters_are_input_errors(pool: PgPool) {
         assert_eq!(response.body["error"]["name"], "InputError", "{uri}");
         assert_eq!(response.body["error"]["message"], message, "{uri}");
     }
+    // A by-query body may carry fields a newer client knows of.
+    let newer = app
+        .post(
+            "/api/catalog/entities/by-query",
+            json!({"query": {"kind": "component"}, "someFutureOption": true}),
+        )
+        .await;
+    assert_eq!(newer.status, StatusCode::OK, "{}", newer.body);
+    assert_eq!(newer.body["totalItems"], 2);
     // by-query takes a zero limit (a common way to count): no items, the total, no cursors.
     let counted = app
         .get("/api/catalog/entities/by-query?filter=kind=component&limit=0")
@@ -415,7 +424,7 @@ async fn dry_runs_answer_unstored_entities_and_refuse_failing_trees(pool: PgPool
     let dry = app
         .post(
             "/api/catalog/locations?dryRun=yes",
-            json!({"type": "file", "target": target}),
+            json!({"type": "file", "target": target, "presence": "required"}),
         )
         .await;
     assert_eq!(dry.status, StatusCode::CREATED, "{}", dry.body);
@@ -452,6 +461,14 @@ async fn dry_runs_answer_unstored_entities_and_refuse_failing_trees(pool: PgPool
         );
         assert_eq!(failing.body["error"]["name"], "InputError");
     }
+    // A location body holds type, target and presence only.
+    let extra = app
+        .post(
+            "/api/catalog/locations?dryRun=true",
+            json!({"type": "file", "target": target, "refresh": true}),
+        )
+        .await;
+    assert_eq!(extra.status, StatusCode::BAD_REQUEST);
     // An unknown type is a 400 before anything is read.
     let gopher = app
         .post(

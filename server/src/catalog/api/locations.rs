@@ -167,11 +167,24 @@ pub async fn get_location_by_entity(
     Ok(axum::Json(row).into_response())
 }
 
+/// A location in a request body. As Backstage's schema says: `type`, `target`, optionally
+/// `presence`, and nothing else.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LocationInput {
     #[serde(rename = "type")]
     location_type: String,
     target: String,
+    /// Accepted for compatibility; a registered location is required to exist either way.
+    #[serde(default, rename = "presence")]
+    _presence: Option<Presence>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Presence {
+    Required,
+    Optional,
 }
 
 /// `POST /locations[?dryRun=true]`. A dry run reads and processes the target (and the files it points at)

@@ -135,8 +135,10 @@ fn skip_total(raw: Option<&str>) -> Result<bool> {
     }
 }
 
+/// The body of `POST /entities/by-query`. Unknown fields are ignored, as Backstage's schema allows
+/// them: a newer client's additions do not break the request.
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct PredicateRequest {
     #[serde(default)]
     query: Option<Value>,
