@@ -9,7 +9,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{check_query, key_of, parse_fields, project_all};
+use super::fields::{parse_fields, project_all};
+use super::{check_query, key_of};
 use crate::catalog::db::{self, EntityQuery, OrderField};
 use crate::catalog::filter::{self, parse_filter_params};
 use crate::catalog::model::refs::{EntityRef, RefDefaults};

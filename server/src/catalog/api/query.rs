@@ -11,7 +11,8 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{check_query, parse_fields, project_all};
+use super::check_query;
+use super::fields::{parse_fields, project_all};
 use crate::catalog::db::{self, EntityQuery, FullText, Keyset, OrderField};
 use crate::catalog::filter::{Filter, parse_filter_params, parse_predicate};
 use crate::error::{AppError, Result};
