@@ -14,7 +14,7 @@
 //! the same way. Internal errors are logged with the request id and answered with a generic message: SQL,
 //! paths and stack traces never reach a client.
 
-use axum::extract::{OriginalUri, Request};
+use axum::extract::Request;
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -243,7 +243,8 @@ impl ErrorPayload {
 }
 
 /// Marks an error response whose body its handler wrote on purpose in a documented shape (such as
-/// validate-entity's `{errors: [...]}`): the renderers leave it as it is.
+/// validate-entity's `{errors: [...]}`), or that a renderer already wrote: the renderers leave it as
+/// it is.
 #[derive(Clone, Copy, Debug)]
 pub struct OwnErrorBody;
 
@@ -305,15 +306,13 @@ struct ResponseInfo {
 }
 
 /// Middleware of the `/api` routers: error responses get Backstage's JSON error body, with the
-/// request's method and URL as Backstage's error handler writes them.
+/// request's method and URL as Backstage's error handler writes them. The URL is the one the router
+/// this layer is on sees: inside a router nested at `/api/catalog` that is `/entities?...`, because
+/// Backstage's handler sits in the plugin's own router and reports the URL relative to its mount.
 pub async fn render_json(request: Request, next: Next) -> Response {
     let method = request.method().to_string();
-    // Inside a nested router the URI lost its prefix; the error names the URL the client sent.
     let url = request
-        .extensions()
-        .get::<OriginalUri>()
-        .map(|uri| &uri.0)
-        .unwrap_or(request.uri())
+        .uri()
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_default();
@@ -331,8 +330,13 @@ pub async fn render_json(request: Request, next: Next) -> Response {
             status_code: payload.status.as_u16(),
         },
     };
-    let rendered = (payload.status, axum::Json(body)).into_response();
-    keep_headers(&response, rendered)
+    let mut rendered = keep_headers(
+        &response,
+        (payload.status, axum::Json(body)).into_response(),
+    );
+    // Written: a renderer further out (the `/api` router's, around a plugin's) leaves it alone.
+    rendered.extensions_mut().insert(OwnErrorBody);
+    rendered
 }
 
 /// The request id of a request (set by the outermost layer), for error pages and logs.

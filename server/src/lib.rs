@@ -39,13 +39,23 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// request reached, including for paths nothing serves.
 pub fn app(state: AppState) -> Router {
     let server = &state.config.server;
+    // Each plugin router renders its own errors, so `request.url` is the URL as that router sees it
+    // (`/entities?...`, as Backstage's per-plugin error handler writes it); the outer renderer takes
+    // what no plugin answered (unknown paths, time-outs) with the full URL.
     let api = Router::new()
-        .nest("/catalog", catalog::api::router())
-        .nest("/atrium", catalog::api::atrium_router())
+        .nest(
+            "/catalog",
+            catalog::api::router().layer(from_fn(error::render_json)),
+        )
+        .nest(
+            "/atrium",
+            catalog::api::atrium_router().layer(from_fn(error::render_json)),
+        )
         .fallback(api_not_found);
-    let api = http::with_limits(api, server)
-        .layer(from_fn(error::render_json))
-        .layer(from_fn(telemetry::record_http_metrics));
+    let api = http::with_limits(api, server).layer(from_fn(telemetry::record_http_metrics));
+    let api = Router::new()
+        .nest("/api", api)
+        .layer(from_fn(error::render_json));
     let pages = home::router()
         .merge(ui::router())
         .merge(catalog::pages::router())
@@ -55,9 +65,7 @@ pub fn app(state: AppState) -> Router {
         .layer(from_fn(ui::security_headers))
         .layer(from_fn(telemetry::record_http_metrics));
     let operations = health::router().layer(from_fn(telemetry::record_http_metrics));
-    Router::new()
-        .nest("/api", api)
-        .merge(operations)
+    api.merge(operations)
         .merge(pages)
         .with_state(state)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))

@@ -51,7 +51,7 @@ async fn browse_the_portal(pool: PgPool) {
         // Search result → entity page → a relation in the graph.
         client
             .find(Locator::Css(
-                "a.entity-link[href='/catalog/system/default/payments']",
+                "a.entity-link[href='/catalog/default/system/payments']",
             ))
             .await
             .expect("payments system in the results")
@@ -64,7 +64,7 @@ async fn browse_the_portal(pool: PgPool) {
         screenshot_element(&graph, workspace, &format!("system-graph-{size}")).await;
         client
             .find(Locator::Css(
-                "svg.relation-graph a.node[href='/catalog/component/default/payments-gateway']",
+                "svg.relation-graph a.node[href='/catalog/default/component/payments-gateway']",
             ))
             .await
             .expect("graph node")
@@ -72,7 +72,7 @@ async fn browse_the_portal(pool: PgPool) {
             .await
             .expect("follow relation");
         wait_for_url(&client, |u| {
-            u.path() == "/catalog/component/default/payments-gateway"
+            u.path() == "/catalog/default/component/payments-gateway"
         })
         .await;
         wait_for(&client, "a.owner-link").await;
@@ -81,7 +81,7 @@ async fn browse_the_portal(pool: PgPool) {
         // Its API, through the relations list.
         client
             .find(Locator::Css(
-                ".relation-list a[href='/catalog/api/default/payments-api']",
+                ".relation-list a[href='/catalog/default/api/payments-api']",
             ))
             .await
             .expect("provided API")
@@ -94,7 +94,7 @@ async fn browse_the_portal(pool: PgPool) {
 
         // A model page with its metric chart.
         client
-            .goto(&portal.url("/catalog/model/default/llama-3.1-8b-instruct"))
+            .goto(&portal.url("/catalog/default/model/llama-3.1-8b-instruct"))
             .await
             .expect("model");
         wait_for(&client, "svg.metric-chart rect").await;
@@ -133,7 +133,7 @@ async fn browse_the_portal(pool: PgPool) {
 
         // A missing entity: the 404 page. Its own 404 status is the one console error allowed.
         client
-            .goto(&portal.url("/catalog/component/default/nope"))
+            .goto(&portal.url("/catalog/default/component/nope"))
             .await
             .expect("missing");
         wait_for(&client, "main").await;
@@ -144,7 +144,7 @@ async fn browse_the_portal(pool: PgPool) {
             !errors.is_empty()
                 && errors
                     .iter()
-                    .all(|e| e.contains("/catalog/component/default/nope") && e.contains("404")),
+                    .all(|e| e.contains("/catalog/default/component/nope") && e.contains("404")),
             "console errors on the 404 page: {errors:?}"
         );
     }

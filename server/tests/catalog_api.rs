@@ -68,9 +68,10 @@ async fn unknown_entities_are_404_in_backstage_error_shape(pool: PgPool) {
     assert_eq!(response.body["error"]["name"], "NotFoundError");
     assert_eq!(response.body["response"]["statusCode"], 404);
     assert_eq!(response.body["request"]["method"], "GET");
+    // As Backstage writes it: the URL as the catalog router sees it, without the mount prefix.
     assert_eq!(
         response.body["request"]["url"],
-        "/api/catalog/entities/by-name/component/default/nope"
+        "/entities/by-name/component/default/nope"
     );
     assert!(response.headers.contains_key("x-request-id"));
 
@@ -455,13 +456,15 @@ async fn locations_outside_the_roots_or_of_unknown_type_are_refused(pool: PgPool
         )
         .await;
     assert_eq!(url.status, StatusCode::FORBIDDEN);
+    // A type the catalog does not read is bad input, as in Backstage.
     let kind = app
         .post(
             "/api/catalog/locations",
             json!({"type": "gopher", "target": "x"}),
         )
         .await;
-    assert_eq!(kind.status, StatusCode::FORBIDDEN);
+    assert_eq!(kind.status, StatusCode::BAD_REQUEST);
+    assert_eq!(kind.body["error"]["name"], "InputError");
     let malformed = app
         .post("/api/catalog/locations", json!({"target": "x"}))
         .await;

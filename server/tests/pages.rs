@@ -225,27 +225,27 @@ async fn entity_pages_show_overview_relations_and_kind_sections(pool: PgPool) {
     let app = TestApp::new(pool).await;
     load_sample(&app).await;
 
-    let checkout = page(&app, "/catalog/component/default/checkout").await;
+    let checkout = page(&app, "/catalog/default/component/checkout").await;
     assert_eq!(checkout.status, StatusCode::OK);
     checkout.assert_strict();
     assert_eq!(checkout.texts("h1"), ["checkout"]);
     assert_eq!(checkout.texts(".description"), ["Takes the money"]);
     assert_eq!(
         checkout.attrs("a.owner-link", "href"),
-        ["/catalog/group/default/team-a"]
+        ["/catalog/default/group/team-a"]
     );
     assert_eq!(
         checkout.attrs("a.system-link", "href"),
-        ["/catalog/system/default/payments"]
+        ["/catalog/default/system/payments"]
     );
     assert_eq!(checkout.texts(".tags li"), ["java", "pci"]);
     // The relations graph: one linked node per neighbour.
     let nodes = checkout.attrs("svg.relation-graph a.node", "href");
     for expected in [
-        "/catalog/group/default/team-a",
-        "/catalog/system/default/payments",
-        "/catalog/api/default/checkout-api",
-        "/catalog/component/default/storefront",
+        "/catalog/default/group/team-a",
+        "/catalog/default/system/payments",
+        "/catalog/default/api/checkout-api",
+        "/catalog/default/component/storefront",
     ] {
         assert!(nodes.contains(&expected.to_owned()), "{nodes:?}");
     }
@@ -258,17 +258,17 @@ async fn entity_pages_show_overview_relations_and_kind_sections(pool: PgPool) {
         assert_eq!(page(&app, href).await.status, StatusCode::OK, "{href}");
     }
 
-    let group = page(&app, "/catalog/group/default/team-a").await;
+    let group = page(&app, "/catalog/default/group/team-a").await;
     group.assert_strict();
     assert_eq!(group.texts("ul.members a"), ["alice"]);
     let owned = group.texts("ul.owned a");
     for name in ["checkout", "checkout-api", "payments"] {
         assert!(owned.contains(&name.to_owned()), "{owned:?}");
     }
-    let user = page(&app, "/catalog/user/default/alice").await;
+    let user = page(&app, "/catalog/default/user/alice").await;
     assert_eq!(user.texts("ul.groups a"), ["Team A"]);
     assert_eq!(user.texts("ul.owned a"), ["storefront"]);
-    let system = page(&app, "/catalog/system/default/payments").await;
+    let system = page(&app, "/catalog/default/system/payments").await;
     assert_eq!(system.texts("ul.parts a"), ["checkout"]);
 }
 
@@ -281,7 +281,7 @@ async fn api_page_lists_openapi_operations(pool: PgPool) {
         "openapi: 3.0.0\ninfo: {title: Checkout, version: '2'}\npaths:\n  /orders:\n    get: {summary: List orders}\n    post: {summary: Create an order}\n  /orders/{id}:\n    delete: {operationId: cancelOrder}\n",
     );
     app.refresh_all().await;
-    let api = page(&app, "/catalog/api/default/checkout-api").await;
+    let api = page(&app, "/catalog/default/api/checkout-api").await;
     api.assert_strict();
     let rows = api.texts("table.operations tbody tr");
     assert_eq!(
@@ -356,7 +356,7 @@ async fn model_and_template_pages(pool: PgPool) {
     app.register("model.yaml").await;
     app.process().await;
 
-    let model = page(&app, "/catalog/model/default/ranker").await;
+    let model = page(&app, "/catalog/default/model/ranker").await;
     assert_eq!(model.status, StatusCode::OK, "{}", model.text);
     model.assert_strict();
     assert_eq!(model.texts(".license"), ["Apache-2.0"]);
@@ -368,11 +368,11 @@ async fn model_and_template_pages(pool: PgPool) {
     assert_eq!(model.texts("svg.metric-chart .bar-value"), ["0.81", "0.9"]);
     let widths = model.attrs("svg.metric-chart rect", "width");
     assert_eq!(widths.last().map(String::as_str), Some("380"));
-    let latency = page(&app, "/catalog/model/default/ranker?metric=latency_ms").await;
+    let latency = page(&app, "/catalog/default/model/ranker?metric=latency_ms").await;
     assert_eq!(latency.texts("svg.metric-chart .bar-value"), ["12", "9"]);
     assert_eq!(model.texts("ul.dependents a"), ["search"]);
 
-    let template = page(&app, "/catalog/template/default/new-service").await;
+    let template = page(&app, "/catalog/default/template/new-service").await;
     template.assert_strict();
     assert_eq!(template.texts(".parameter-page h4"), ["About"]);
     assert_eq!(
@@ -396,7 +396,7 @@ async fn processing_errors_are_shown_first(pool: PgPool) {
     // so break the definition file the API's `$text` points at instead.
     app.remove("checkout-openapi.yaml");
     app.refresh_all().await;
-    let api = page(&app, "/catalog/api/default/checkout-api").await;
+    let api = page(&app, "/catalog/default/api/checkout-api").await;
     assert_eq!(api.status, StatusCode::OK);
     api.assert_strict();
     assert!(
@@ -425,10 +425,37 @@ async fn processing_errors_are_shown_first(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn entity_pages_live_at_backstage_urls_and_old_links_redirect(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    load_sample(&app).await;
+    // Backstage's `/catalog/:namespace/:kind/:name`, matched case-insensitively.
+    let checkout = page(&app, "/catalog/Default/Component/checkout").await;
+    assert_eq!(checkout.status, StatusCode::OK);
+    // Atrium's first form, `/catalog/:kind/:namespace/:name`, moved there for good (query kept).
+    for (old, new) in [
+        (
+            "/catalog/component/default/checkout",
+            "/catalog/default/component/checkout",
+        ),
+        (
+            "/catalog/group/default/team-a?tab=x",
+            "/catalog/default/group/team-a?tab=x",
+        ),
+    ] {
+        let moved = page(&app, old).await;
+        assert_eq!(moved.status, StatusCode::PERMANENT_REDIRECT, "{old}");
+        assert_eq!(moved.headers[header::LOCATION], new, "{old}");
+    }
+    // Neither form names an entity: a 404, not a redirect.
+    let missing = page(&app, "/catalog/component/default/no-such-thing").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
 async fn unknown_entity_is_an_html_404_with_a_search_suggestion(pool: PgPool) {
     let app = TestApp::new(pool).await;
     load_sample(&app).await;
-    let missing = page(&app, "/catalog/component/default/no-such-thing").await;
+    let missing = page(&app, "/catalog/default/component/no-such-thing").await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     missing.assert_strict();
     assert_eq!(
@@ -497,7 +524,7 @@ async fn register_analyzes_then_imports(pool: PgPool) {
     assert_eq!(imported.select(".success").len(), 1);
     app.process().await;
     let hrefs = imported.attrs("ul.imported a", "href");
-    assert!(hrefs.contains(&"/catalog/group/default/team-a".to_owned()));
+    assert!(hrefs.contains(&"/catalog/default/group/team-a".to_owned()));
     for href in hrefs {
         assert_eq!(page(&app, &href).await.status, StatusCode::OK, "{href}");
     }
@@ -544,7 +571,7 @@ async fn content_is_escaped(pool: PgPool) {
     );
     app.register("evil.yaml").await;
     app.process().await;
-    let evil = page(&app, "/catalog/component/default/evil").await;
+    let evil = page(&app, "/catalog/default/component/evil").await;
     assert_eq!(evil.status, StatusCode::OK);
     assert!(evil.select("script").is_empty());
     assert_eq!(evil.texts(".description"), ["<script>alert(1)</script>"]);
@@ -562,10 +589,10 @@ async fn owner_and_tag_links_follow_the_entity(pool: PgPool) {
     );
     app.register("native.yaml").await;
     app.process().await;
-    let engine = page(&app, "/catalog/component/platform/engine").await;
+    let engine = page(&app, "/catalog/platform/component/engine").await;
     assert_eq!(engine.status, StatusCode::OK);
     let owner = engine.attrs("a.owner-link", "href");
-    assert_eq!(owner, ["/catalog/group/platform/runtime"]);
+    assert_eq!(owner, ["/catalog/platform/group/runtime"]);
     assert_eq!(page(&app, &owner[0]).await.status, StatusCode::OK);
 
     let tags = engine.attrs("ul.tags a", "href");

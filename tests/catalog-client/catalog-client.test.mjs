@@ -391,8 +391,8 @@ describe('getEntities', () => {
   // entities lacking an order field sort last. Current Backstage honours that
   // on the paginated path of GET /entities (offset/limit/after given), which
   // is what these two assertions use; without pagination it uses the first
-  // directive only and leaves out entities lacking that field, so that form
-  // is deliberately not asserted.
+  // directive only and leaves out entities lacking that field (asserted
+  // after them).
   test('with pagination, later order directives break ties', async () => {
     const { items } = await client.getEntities({
       filter: { kind: 'component' },
@@ -425,6 +425,53 @@ describe('getEntities', () => {
         `order ${order}`,
       );
     }
+  });
+
+  test('without pagination, entities lacking the first order field are left out', async () => {
+    const { items } = await client.getEntities({
+      filter: { kind: 'component' },
+      order: { field: 'spec.system', order: 'desc' },
+    });
+    // fraud-detector has no spec.system. (The others tie on it, broken by uid.)
+    assert.deepEqual(namesOf(items), ['ledger-service', 'payments-api', 'payments-web']);
+  });
+
+  test('with pagination and no order, entities come in entity ref order', async () => {
+    const { items } = await client.getEntities({ limit: 100 });
+    assert.deepEqual(items.map(refOf), FIXTURE_REFS);
+
+    const components = await client.getEntities({ filter: { kind: 'component' }, offset: 1, limit: 2 });
+    assert.deepEqual(components.items.map(e => e.metadata.name), ['ledger-service', 'payments-api']);
+  });
+
+  test('the next-page Link is relative to the catalog router and leads to the next page', async () => {
+    const first = await fetch(`${CATALOG_BASE_URL}/entities?filter=kind=component&limit=3&fields=metadata.name`);
+    assert.equal(first.status, 200);
+    assert.deepEqual(
+      (await first.json()).map(e => e.metadata.name),
+      ['fraud-detector', 'ledger-service', 'payments-api'],
+    );
+    const link = first.headers.get('link');
+    const match = /^<(\/entities\?[^>]*)>; rel="next"$/.exec(link ?? '');
+    assert.ok(match, `Link header: ${link}`);
+    const next = await fetch(`${CATALOG_BASE_URL}${match[1]}`);
+    assert.equal(next.status, 200);
+    assert.deepEqual((await next.json()).map(e => e.metadata.name), ['payments-web']);
+    assert.equal(next.headers.get('link'), null, 'no Link after the last page');
+  });
+
+  test('fields can name one annotation, whose key holds dots and a slash', async () => {
+    const { items } = await client.getEntities({
+      filter: { kind: 'component', 'metadata.name': 'payments-api' },
+      fields: ['metadata.annotations.backstage.io/managed-by-location'],
+    });
+    assert.deepEqual(items, [
+      {
+        metadata: {
+          annotations: { 'backstage.io/managed-by-location': `file:${FIXTURES_DIR}/services.yaml` },
+        },
+      },
+    ]);
   });
 
   test('offset and limit page through an ordered result', async () => {
@@ -560,6 +607,36 @@ describe('queryEntities', () => {
       seen.push(...page);
     }
     assert.deepEqual(refsOf(seen), FIXTURE_REFS);
+  });
+
+  test('without a limit a page holds up to 200 entities, so the whole fixture comes at once', async () => {
+    const { items, totalItems, pageInfo } = await client.queryEntities();
+    assert.equal(totalItems, FIXTURE_REFS.length);
+    assert.deepEqual(refsOf(items), FIXTURE_REFS);
+    assert.equal(pageInfo.nextCursor, undefined);
+  });
+
+  test('the page size is not part of the cursor: a cursor followed without a limit gets the default', async () => {
+    const first = await client.queryEntities({
+      orderFields: { field: 'metadata.name', order: 'asc' },
+      limit: 2,
+    });
+    assert.equal(first.items.length, 2);
+    const rest = await client.queryEntities({ cursor: first.pageInfo.nextCursor });
+    assert.equal(rest.items.length, FIXTURE_REFS.length - 2);
+    assert.equal(rest.pageInfo.nextCursor, undefined);
+    assert.deepEqual(refsOf([...first.items, ...rest.items]), FIXTURE_REFS);
+  });
+
+  test('orderFields on a field some entities lack returns, and counts, only those that have it', async () => {
+    for (const order of ['asc', 'desc']) {
+      const { items, totalItems } = await client.queryEntities({
+        filter: { kind: 'component' },
+        orderFields: { field: 'spec.system', order },
+      });
+      assert.equal(totalItems, 3, `order ${order}`);
+      assert.deepEqual(namesOf(items), ['ledger-service', 'payments-api', 'payments-web']);
+    }
   });
 
   test('orderFields sorts descending', async () => {
@@ -940,6 +1017,31 @@ describe('locations', () => {
     assert.equal(await client.getLocationByRef(`file:${FIXTURES_DIR}/nowhere.yaml`), undefined);
   });
 
+  test('queryLocations filters the registered locations and counts them', async () => {
+    const root = await rootLocation();
+    const all = await client.queryLocations();
+    assert.deepEqual(all.items, [root]);
+    assert.equal(all.totalItems, 1);
+    assert.equal(all.pageInfo.nextCursor, undefined);
+
+    const files = await client.queryLocations({
+      query: { type: 'FILE', target: { $hasPrefix: `${FIXTURES_DIR}/` } },
+    });
+    assert.deepEqual(files.items, [root]);
+    const urls = await client.queryLocations({ query: { type: 'url' } });
+    assert.deepEqual(urls.items, []);
+    assert.equal(urls.totalItems, 0);
+
+    const streamed = [];
+    for await (const page of client.streamLocations()) {
+      streamed.push(...page);
+    }
+    assert.deepEqual(streamed, [root]);
+
+    await expectResponseError(client.queryLocations({ query: { kind: 'x' } }), 400, 'InputError');
+    await expectResponseError(client.queryLocations({ limit: 0 }), 400, 'InputError');
+  });
+
   test('getLocationById finds it; an unknown id gives undefined', async () => {
     const root = await rootLocation();
     assert.deepEqual(await client.getLocationById(root.id), root);
@@ -994,6 +1096,15 @@ describe('validateEntity', () => {
     assert.equal(named.name, 'InputError');
   });
 
+  test('only url: location refs are accepted; another ref is a TypeError', async () => {
+    const [component] = await fixtureDocs('extra.yaml');
+    const result = await client.validateEntity(component, `file:${FIXTURES_DIR}/extra.yaml`);
+    assert.equal(result.valid, false);
+    assert.equal(result.errors.length, 1);
+    assert.equal(result.errors[0].name, 'TypeError');
+    assert.match(result.errors[0].message, /only 'url:<target>' is supported/);
+  });
+
   test('validating does not store anything', async () => {
     const [invalid] = await fixtureDocs('invalid.yaml');
     await client.validateEntity(invalid, locationRef);
@@ -1030,6 +1141,42 @@ describe('errors', () => {
     await expectResponseError(client.queryEntities({ filter: { '': 'x' } }), 400, 'InputError');
     await expectResponseError(
       client.getEntityFacets({ facets: ['kind'], filter: { '': 'x' } }),
+      400,
+      'InputError',
+    );
+  });
+
+  test('error bodies carry the request URL as the catalog router sees it', async () => {
+    const err = await expectResponseError(
+      client.getEntityAncestors({ entityRef: 'component:default/no-such-component' }),
+      404,
+      'NotFoundError',
+    );
+    assert.deepEqual(err.body.request, {
+      method: 'GET',
+      url: '/entities/by-name/component/default/no-such-component/ancestry',
+    });
+  });
+
+  test('a zero limit, an empty fields parameter and an order without direction are 400 InputErrors', async () => {
+    await expectResponseError(client.getEntities({ limit: 0 }), 400, 'InputError');
+    await expectResponseError(client.getEntities({ fields: [''] }), 400, 'InputError');
+    await expectResponseError(client.queryEntities({ fields: [''] }), 400, 'InputError');
+    await expectResponseError(
+      client.getEntities({ order: { field: 'metadata.name', order: 'bogus' } }),
+      400,
+      'InputError',
+    );
+    // by-query takes a zero limit: a page of nothing, with the count.
+    const counted = await client.queryEntities({ filter: { kind: 'component' }, limit: 0 });
+    assert.deepEqual(counted.items, []);
+    assert.equal(counted.totalItems, 4);
+  });
+
+  test('registering a location of a type the catalog does not read is a 400 InputError', async () => {
+    await expectResponseError(client.addLocation({ type: 'gopher', target: 'gopher://x' }), 400, 'InputError');
+    await expectResponseError(
+      client.addLocation({ type: 'gopher', target: 'gopher://x', dryRun: true }),
       400,
       'InputError',
     );
@@ -1086,6 +1233,19 @@ describe('mutations (addLocation, removeEntityByUid, removeLocationById)', { con
     assert.deepEqual(refsOf(result.entities), [EXTRA_COMPONENT, EXTRA_LOCATION_REF].sort());
     const component = result.entities.find(e => refOf(e) === EXTRA_COMPONENT);
     assert.deepEqual(component.spec, { type: 'service', lifecycle: 'experimental', owner: 'platform-team' });
+    // The location is not stored, so its id is its ref; the entities are not stitched.
+    assert.equal(result.location.id, `file:${EXTRA_TARGET}`);
+    assert.equal(result.location.entityRef, EXTRA_LOCATION_REF);
+    for (const entity of result.entities) {
+      assert.equal(entity.relations, undefined, `${refOf(entity)} has no relations`);
+    }
+
+    // A tree with an entity that fails processing is refused as a whole.
+    await expectResponseError(
+      client.addLocation({ type: 'file', target: `${FIXTURES_DIR}/invalid.yaml`, dryRun: true }),
+      400,
+      'InputError',
+    );
 
     assert.equal(await client.getLocationByRef(`file:${EXTRA_TARGET}`), undefined);
     assert.equal(await client.getEntityByRef(EXTRA_COMPONENT), undefined);
@@ -1133,6 +1293,21 @@ describe('mutations (addLocation, removeEntityByUid, removeLocationById)', { con
     const parents = new Map(ancestry.items.map(i => [refOf(i.entity), i.parentEntityRefs]));
     assert.deepEqual(parents.get(EXTRA_COMPONENT), [EXTRA_LOCATION_REF]);
     assert.deepEqual(parents.get(EXTRA_LOCATION_REF), []);
+  });
+
+  test('queryLocations pages with a cursor that keeps the page size and the query', async () => {
+    assert.ok(added, 'the location was added');
+    const first = await client.queryLocations({ limit: 1, query: { type: 'file' } });
+    assert.equal(first.items.length, 1);
+    assert.equal(first.totalItems, 2);
+    assert.equal(typeof first.pageInfo.nextCursor, 'string');
+    const second = await client.queryLocations({ cursor: first.pageInfo.nextCursor });
+    assert.equal(second.items.length, 1);
+    assert.equal(second.pageInfo.nextCursor, undefined);
+    assert.deepEqual(
+      [...first.items, ...second.items].map(l => l.target).sort(),
+      [ROOT_TARGET, EXTRA_TARGET].sort(),
+    );
   });
 
   test('adding the same location again is a 409 ConflictError', async () => {

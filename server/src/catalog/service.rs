@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::db::{self, LocationJob, LocationRow, locations};
 use super::ingest;
+use super::model::processing::ProcessingError;
 use super::source::{ReadError, Reader, Target, generated_location_key};
 use crate::config::Config;
 use crate::error::{AppError, ResultExt};
@@ -127,7 +128,17 @@ impl CatalogService {
         Ok(row)
     }
 
+    /// Checks a location the API was asked to register (or dry-run, or analyze).
     pub fn resolve_for_api(&self, location_type: &str, target: &str) -> Result<Target, AppError> {
+        // The types a registration may have. As in Backstage, another type is bad input (400), not a
+        // refusal.
+        const REGISTRABLE: [&str; 3] = ["file", "url", "git"];
+        if !REGISTRABLE.contains(&location_type) {
+            return Err(AppError::input(format!(
+                "Registered locations must be of an allowed type {}",
+                serde_json::json!(REGISTRABLE)
+            )));
+        }
         self.reader
             .resolve(location_type, target)
             .map_err(|e| match e {
@@ -250,8 +261,9 @@ impl CatalogService {
         ))
     }
 
-    /// Processes a target and everything its Location entities point at, in memory. Returns the entities in
-    /// their final form (without relations to the rest of the catalog) and the problems found.
+    /// Processes a target and everything its Location entities point at, in memory. Returns the entities
+    /// as processing leaves them (not stitched: no relations, uid or etag, as in Backstage's dry run)
+    /// and every problem found, each as `<ErrorName>: <message>`.
     pub async fn dry_run(&self, target: &Target) -> (Vec<serde_json::Value>, Vec<String>) {
         const MAX_LOCATIONS: usize = 200;
         let root_id = Uuid::new_v4();
@@ -280,9 +292,10 @@ impl CatalogService {
                 break;
             }
             let output = ingest::process::process_location(&self.reader, &job).await;
-            errors.extend(output.location_errors.iter().map(|e| e.message.clone()));
+            let described = |e: &ProcessingError| format!("{}: {}", e.name, e.message);
+            errors.extend(output.location_errors.iter().map(described));
             for (_, rejected) in &output.rejected {
-                errors.extend(rejected.iter().map(|e| e.message.clone()));
+                errors.extend(rejected.iter().map(described));
             }
             // Files of a repository are read at the commit its dry run fetched.
             let root_version = match &output.git_snapshot {
@@ -304,19 +317,9 @@ impl CatalogService {
                         root_version: root_version.clone(),
                     });
                 }
-                let relations: Vec<(String, String)> = entity
-                    .relations
-                    .iter()
-                    .filter(|r| r.source.key() == entity.key)
-                    .map(|r| (r.relation_type.to_owned(), r.target.to_string()))
-                    .collect();
-                let (body, _) = ingest::stitch::stitch_entity(
-                    Uuid::new_v4(),
-                    entity.processed,
-                    &relations,
-                    entity.errors,
-                );
-                entities.push(body);
+                // An entity that would be stored with problems fails the dry run, as in Backstage.
+                errors.extend(entity.errors.iter().map(described));
+                entities.push(entity.processed);
             }
         }
         (entities, errors)

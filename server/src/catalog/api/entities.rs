@@ -9,7 +9,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{key_of, project_all};
+use super::fields::{parse_fields, project_all};
+use super::{check_query, key_of};
 use crate::catalog::db::{self, EntityQuery, OrderField};
 use crate::catalog::filter::{self, parse_filter_params};
 use crate::catalog::model::refs::{EntityRef, RefDefaults};
@@ -17,19 +18,39 @@ use crate::error::{AppError, Result};
 use crate::http::{ApiJson, Path, QueryParams, RawJson, json_array};
 use crate::state::AppState;
 
-/// `GET /entities`: filter, fields, order (`asc:metadata.name`), offset, limit, after.
+/// `GET /entities`: filter, fields, order (`asc:metadata.name`), and the page parameters limit,
+/// offset and after.
+///
+/// Backstage answers this in two ways, and so does Atrium. Paginated (any of limit, offset, after), it
+/// orders by every order field, entities lacking one after those that have it, and by entity ref when
+/// no order is given; a `Link: </entities?...&after=...>; rel="next"` header (relative to the catalog
+/// router, as Backstage writes it) leads to the next page. Unpaginated, only the first order field
+/// counts, entities lacking it are left out, and without order the entities come in uid order.
 pub async fn list_entities(State(state): State<AppState>, params: QueryParams) -> Result<Response> {
+    check_query(
+        &params,
+        &["fields", "limit", "filter", "offset", "after", "order"],
+    )?;
     let filter = parse_filter_params(&params.all("filter"))?;
-    let fields = params.list("fields");
+    let fields = parse_fields(params.all("fields").iter().map(String::as_str))?;
     let order = params
         .all("order")
         .iter()
         .map(|raw| parse_order(raw))
         .collect::<Result<Vec<_>>>()?;
-    let limit = params.number("limit")?;
-    let offset = match params.one("after") {
-        Some(after) => Some(decode_after(&after)?),
-        None => params.number("offset")?,
+    let Some(page) = Pagination::from_params(&params)? else {
+        let rows = db::query_entities(
+            &state.db,
+            &EntityQuery {
+                filter: filter.as_ref(),
+                order: &order[..order.len().min(1)],
+                require_order_value: true,
+                ..EntityQuery::default()
+            },
+        )
+        .await?;
+        let bodies = project_all(rows.into_iter().map(|row| row.body).collect(), &fields)?;
+        return Ok(RawJson(json_array(&bodies)).into_response());
     };
     // Ask for one more than the limit to know whether there is a next page.
     let rows = db::query_entities(
@@ -37,31 +58,24 @@ pub async fn list_entities(State(state): State<AppState>, params: QueryParams) -
         &EntityQuery {
             filter: filter.as_ref(),
             order: &order,
-            offset,
-            limit: limit.map(|l| l + 1),
+            offset: page.offset,
+            limit: page.limit.map(|l| l + 1),
+            listing: true,
             ..EntityQuery::default()
         },
     )
     .await?;
     let mut bodies: Vec<String> = rows.into_iter().map(|row| row.body).collect();
     let mut headers = HeaderMap::new();
-    if let Some(limit) = limit
+    if let Some(limit) = page.limit
         && bodies.len() as i64 > limit
     {
         bodies.truncate(limit as usize);
-        let next = offset.unwrap_or(0) + limit;
-        // The next page's link keeps every parameter (filter, fields, order, limit) but the position.
-        let mut query = url::form_urlencoded::Serializer::new(String::new());
-        for (key, value) in params
-            .pairs()
-            .iter()
-            .filter(|(k, _)| k != "after" && k != "offset")
-        {
-            query.append_pair(key, value);
-        }
-        query.append_pair("after", &encode_after(next));
-        let link = format!("<?{}>; rel=\"next\"", query.finish());
-        if let Ok(value) = HeaderValue::from_str(&link) {
+        let next = Pagination {
+            limit: Some(limit),
+            offset: Some(page.offset.unwrap_or(0) + limit),
+        };
+        if let Ok(value) = HeaderValue::from_str(&next_link(&params, &next.encode())) {
             headers.insert(header::LINK, value);
         }
     }
@@ -69,42 +83,98 @@ pub async fn list_entities(State(state): State<AppState>, params: QueryParams) -
     Ok((headers, RawJson(json_array(&bodies))).into_response())
 }
 
-/// `asc:metadata.name` / `desc:kind`; a bare field is ascending.
+/// The `Link` to the next page: the same parameters without `offset`, `after` set to the next cursor
+/// (in place of the old one, else last), as Backstage builds it from the URL the catalog router saw.
+fn next_link(params: &QueryParams, after: &str) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    let mut placed = false;
+    for (key, value) in params.pairs() {
+        match key.as_str() {
+            "offset" => {}
+            "after" if placed => {}
+            "after" => {
+                query.append_pair(key, after);
+                placed = true;
+            }
+            _ => {
+                query.append_pair(key, value);
+            }
+        }
+    }
+    if !placed {
+        query.append_pair("after", after);
+    }
+    format!("</entities?{}>; rel=\"next\"", query.finish())
+}
+
+/// `asc:metadata.name` / `desc:kind`: Backstage wants the direction spelled out.
 fn parse_order(raw: &str) -> Result<OrderField> {
-    let (direction, field) = raw.split_once(':').unwrap_or(("asc", raw));
-    let descending = match direction.to_lowercase().as_str() {
+    let invalid = || {
+        AppError::input(format!(
+            "Invalid order parameter \"{raw}\", expected \"<asc or desc>:<field name>\""
+        ))
+    };
+    let (direction, field) = raw.split_once(':').ok_or_else(invalid)?;
+    let descending = match direction {
         "asc" => false,
         "desc" => true,
-        _ => {
-            return Err(AppError::input(format!(
-                "Invalid order '{raw}', expected asc:<field> or desc:<field>"
-            )));
-        }
+        _ => return Err(invalid()),
     };
-    if field.trim().is_empty() {
-        return Err(AppError::input(format!(
-            "Invalid order '{raw}', the field is missing"
-        )));
+    if field.is_empty() {
+        return Err(invalid());
     }
     Ok(OrderField {
-        field: field.trim().to_lowercase(),
+        field: field.to_lowercase(),
         descending,
     })
 }
 
-fn encode_after(offset: i64) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("offset:{offset}"))
+/// The page of a paginated `GET /entities`. The `after` cursor is Backstage's: base64 of
+/// `{"limit": n, "offset": m}`, whose values win over the request's.
+#[derive(Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Pagination {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    limit: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    offset: Option<i64>,
 }
 
-fn decode_after(raw: &str) -> Result<i64> {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(raw)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| text.strip_prefix("offset:").and_then(|n| n.parse().ok()))
-        .ok_or_else(|| AppError::input(format!("Invalid after cursor '{raw}'")))
+impl Pagination {
+    /// `None` when the request has none of limit, offset and after.
+    fn from_params(params: &QueryParams) -> Result<Option<Self>> {
+        let limit = params.number("limit")?;
+        let offset = params.number("offset")?;
+        let after = params.one("after");
+        if limit.is_none() && offset.is_none() && after.is_none() {
+            return Ok(None);
+        }
+        if limit == Some(0) {
+            return Err(AppError::input("Invalid limit, must be greater than zero"));
+        }
+        let mut page = Self { limit, offset };
+        if let Some(after) = after {
+            let cursor = Self::decode(&after)?;
+            page.limit = cursor.limit.or(page.limit);
+            page.offset = cursor.offset.or(page.offset);
+        }
+        Ok(Some(page))
+    }
+
+    fn encode(&self) -> String {
+        use base64::Engine;
+        let json = serde_json::to_string(self).unwrap_or_default();
+        base64::engine::general_purpose::STANDARD.encode(json)
+    }
+
+    fn decode(raw: &str) -> Result<Self> {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(raw.trim())
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Self>(&bytes).ok())
+            .filter(|page| page.limit.is_none_or(|l| l > 0) && page.offset.is_none_or(|o| o >= 0))
+            .ok_or_else(|| AppError::input("Malformed after cursor, could not be parsed"))
+    }
 }
 
 pub async fn get_entity_by_uid(
@@ -201,6 +271,7 @@ pub async fn get_entities_by_refs(
     params: QueryParams,
     ApiJson(request): ApiJson<ByRefsRequest>,
 ) -> Result<Response> {
+    check_query(&params, &["filter"])?;
     if request.entity_refs.len() > 10_000 {
         return Err(AppError::input("entityRefs may hold at most 10000 refs"));
     }
@@ -226,7 +297,7 @@ pub async fn get_entities_by_refs(
             .into_iter()
             .map(|row| (row.entity_key, row.body))
             .collect();
-    let fields = request.fields.unwrap_or_default();
+    let fields = parse_fields(request.fields.iter().flatten().map(String::as_str))?;
     let mut items = Vec::with_capacity(keys.len());
     for key in &keys {
         match found.get(key) {

@@ -15,6 +15,7 @@ pub async fn get_entity_facets(
     State(state): State<AppState>,
     params: QueryParams,
 ) -> Result<Response> {
+    super::check_query(&params, &["facet", "filter"])?;
     let facets = params.all("facet");
     let filter = parse_filter_params(&params.all("filter"))?;
     facet_response(&state, &facets, filter.as_ref()).await
@@ -29,8 +30,10 @@ pub struct FacetsRequest {
 
 pub async fn query_entity_facets(
     State(state): State<AppState>,
+    params: QueryParams,
     ApiJson(body): ApiJson<FacetsRequest>,
 ) -> Result<Response> {
+    super::check_query(&params, &[])?;
     let filter = body
         .query
         .as_ref()

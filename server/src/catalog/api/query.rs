@@ -11,14 +11,17 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::project_all;
+use super::check_query;
+use super::fields::{parse_fields, project_all};
 use crate::catalog::db::{self, EntityQuery, FullText, Keyset, OrderField};
 use crate::catalog::filter::{Filter, parse_filter_params, parse_predicate};
 use crate::error::{AppError, Result};
 use crate::http::{ApiJson, QueryParams, RawJson, find_nul, json_array};
 use crate::state::AppState;
 
-const DEFAULT_LIMIT: i64 = 20;
+/// Backstage's page size when the request names none, also for a page reached through a cursor (the
+/// page size is not part of the cursor).
+const DEFAULT_LIMIT: i64 = 200;
 
 /// Everything needed to fetch the next or previous page.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -73,14 +76,30 @@ struct PageRequest {
     limit: i64,
     fields: Vec<String>,
     known_total: Option<i64>,
+    /// `totalItems: exclude`: the count is skipped and answered as 0.
+    skip_total: bool,
 }
 
 pub async fn query_entities(
     State(state): State<AppState>,
     params: QueryParams,
 ) -> Result<Response> {
+    check_query(
+        &params,
+        &[
+            "fields",
+            "limit",
+            "offset",
+            "orderField",
+            "cursor",
+            "filter",
+            "totalItems",
+            "fullTextFilterTerm",
+            "fullTextFilterFields",
+        ],
+    )?;
     let limit = params.number("limit")?.unwrap_or(DEFAULT_LIMIT);
-    let fields = params.list("fields");
+    let fields = parse_fields(params.all("fields").iter().map(String::as_str))?;
     let request = match params.one("cursor") {
         // A cursor carries the query; other query parameters are ignored, as in Backstage.
         Some(raw) => from_cursor(Cursor::decode(&raw)?, limit, fields)?,
@@ -107,14 +126,28 @@ pub async fn query_entities(
                 limit,
                 fields,
                 known_total: None,
+                skip_total: skip_total(params.one("totalItems").as_deref())?,
             }
         }
     };
     run_page(&state, request).await
 }
 
+/// `totalItems`: `include` (the default) or `exclude`.
+fn skip_total(raw: Option<&str>) -> Result<bool> {
+    match raw {
+        None | Some("include") => Ok(false),
+        Some("exclude") => Ok(true),
+        Some(other) => Err(AppError::input(format!(
+            "Invalid totalItems \"{other}\", expected one of: include, exclude"
+        ))),
+    }
+}
+
+/// The body of `POST /entities/by-query`. Unknown fields are ignored, as Backstage's schema allows
+/// them: a newer client's additions do not break the request.
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct PredicateRequest {
     #[serde(default)]
     query: Option<Value>,
@@ -131,7 +164,7 @@ pub struct PredicateRequest {
     #[serde(default)]
     fields: Option<Vec<String>>,
     #[serde(default)]
-    total_items: Option<Value>,
+    total_items: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -150,15 +183,16 @@ pub struct FullTextRequest {
 
 pub async fn query_entities_by_predicate(
     State(state): State<AppState>,
+    params: QueryParams,
     ApiJson(body): ApiJson<PredicateRequest>,
 ) -> Result<Response> {
-    let _ = &body.total_items; // accepted for compatibility; the count is always returned
+    check_query(&params, &[])?;
     let limit = match body.limit {
         Some(l) if l < 0 => return Err(AppError::input("limit must be a non-negative integer")),
         Some(l) => l,
         None => DEFAULT_LIMIT,
     };
-    let fields = body.fields.unwrap_or_default();
+    let fields = parse_fields(body.fields.iter().flatten().map(String::as_str))?;
     let request = match body.cursor {
         Some(raw) => from_cursor(Cursor::decode(&raw)?, limit, fields)?,
         None => {
@@ -195,6 +229,7 @@ pub async fn query_entities_by_predicate(
                 limit,
                 fields,
                 known_total: None,
+                skip_total: skip_total(body.total_items.as_deref())?,
             }
         }
     };
@@ -218,14 +253,16 @@ fn from_cursor(cursor: Cursor, limit: i64, fields: Vec<String>) -> Result<PageRe
         limit,
         fields,
         known_total: Some(cursor.total_items),
+        skip_total: false,
     })
 }
 
-/// `metadata.name,asc`. One field: the keyset cursor orders by it and then by uid.
+/// `metadata.name,asc`. Only the first counts (Backstage ignores the others): the keyset cursor orders
+/// by it and then by uid.
 fn parse_order_field(raw: &[String]) -> Result<Option<OrderField>> {
     match raw {
         [] => Ok(None),
-        [one] => {
+        [one, ..] => {
             let (field, direction) = one.split_once(',').unwrap_or((one.as_str(), "asc"));
             let descending = match direction.trim().to_lowercase().as_str() {
                 "asc" => false,
@@ -246,9 +283,6 @@ fn parse_order_field(raw: &[String]) -> Result<Option<OrderField>> {
                 descending,
             }))
         }
-        _ => Err(AppError::input(
-            "Only one orderField is supported per query",
-        )),
     }
 }
 
@@ -268,9 +302,14 @@ async fn run_page(state: &AppState, mut request: PageRequest) -> Result<Response
         keyset: request.keyset.as_ref(),
         offset: request.offset,
         limit: Some(request.limit + 1),
+        // Backstage walks the search rows of the order field: entities without it are not in the
+        // pages, nor in the count.
+        require_order_value: true,
+        listing: false,
     };
     let total = match request.known_total {
         Some(total) => total,
+        None if request.skip_total => 0,
         None => db::count_entities(&state.db, &query).await?,
     };
     let mut rows = db::query_entities(&state.db, &query).await?;

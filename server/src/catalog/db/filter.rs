@@ -27,8 +27,12 @@ fn always_present(column: &str) -> bool {
     matches!(column, "e.kind" | "e.name" | "e.namespace")
 }
 
-/// Appends the SQL condition for `filter` (on table alias `e`) to `query`.
-pub fn push_sql(filter: &Filter, query: &mut QueryBuilder<Postgres>) {
+/// A condition on one field (`Exists`, `In`, `HasPrefix`) as SQL.
+pub type PushCondition = fn(&Filter, &mut QueryBuilder<Postgres>);
+
+/// Appends `filter` as SQL: the logic (`$all`, `$any`, `$not`) here, each field condition by
+/// `condition`, so entity and location filters share it.
+pub fn push_logic(filter: &Filter, query: &mut QueryBuilder<Postgres>, condition: PushCondition) {
     match filter {
         Filter::All(items) | Filter::Any(items) if items.is_empty() => {
             query.push(if matches!(filter, Filter::All(_)) {
@@ -48,14 +52,27 @@ pub fn push_sql(filter: &Filter, query: &mut QueryBuilder<Postgres>) {
                 if i > 0 {
                     query.push(joiner);
                 }
-                push_sql(item, query);
+                push_logic(item, query, condition);
             }
             query.push(")");
         }
         Filter::Not(inner) => {
             query.push("not ");
-            push_sql(inner, query);
+            push_logic(inner, query, condition);
         }
+        field => condition(field, query),
+    }
+}
+
+/// Appends the SQL condition for `filter` (on table alias `e`) to `query`.
+pub fn push_sql(filter: &Filter, query: &mut QueryBuilder<Postgres>) {
+    push_logic(filter, query, push_entity_condition);
+}
+
+fn push_entity_condition(filter: &Filter, query: &mut QueryBuilder<Postgres>) {
+    match filter {
+        // The logic is push_logic's.
+        Filter::All(_) | Filter::Any(_) | Filter::Not(_) => push_sql(filter, query),
         Filter::Exists(key) => match column_of(key) {
             Some(column) if always_present(column) => {
                 query.push("true");

@@ -1,10 +1,12 @@
 //! Locations: the registered ones (API and config) and the trees of child locations below them.
 
-use sqlx::{PgConnection, PgExecutor};
+use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
+use crate::catalog::filter::Filter;
+
 /// A registered location as the API shows it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
 pub struct LocationRow {
     pub id: Uuid,
     #[serde(rename = "type")]
@@ -89,6 +91,91 @@ pub async fn list_locations(db: impl PgExecutor<'_>) -> Result<Vec<LocationRow>,
     )
     .fetch_all(db)
     .await
+}
+
+/// The keys a location predicate may name (lower-cased), as Backstage's `POST /locations/by-query`
+/// allows them.
+pub const LOCATION_FILTER_KEYS: &[&str] = &["id", "type", "target", "entityref"];
+
+/// One page of registered locations matching `filter`, in id order, after `after_id`.
+pub async fn query_locations(
+    db: impl PgExecutor<'_>,
+    filter: Option<&Filter>,
+    after_id: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<LocationRow>, sqlx::Error> {
+    let mut q = QueryBuilder::<Postgres>::new(
+        "select id, type as location_type, target, declared_by as entity_ref from location l",
+    );
+    push_location_where(&mut q, filter);
+    if let Some(after) = after_id {
+        q.push(" and l.id > ").push_bind(after);
+    }
+    q.push(" order by l.id limit ").push_bind(limit);
+    q.build_query_as().fetch_all(db).await
+}
+
+/// How many registered locations match `filter`.
+pub async fn count_locations(
+    db: impl PgExecutor<'_>,
+    filter: Option<&Filter>,
+) -> Result<i64, sqlx::Error> {
+    let mut q = QueryBuilder::<Postgres>::new("select count(*) from location l");
+    push_location_where(&mut q, filter);
+    q.build_query_scalar().fetch_one(db).await
+}
+
+fn push_location_where(q: &mut QueryBuilder<Postgres>, filter: Option<&Filter>) {
+    q.push(" where l.parent_id is null");
+    if let Some(filter) = filter {
+        q.push(" and ");
+        super::filter::push_logic(filter, q, push_location_condition);
+    }
+}
+
+/// A condition on a location's fields, compared case-insensitively (values are already lower-cased).
+/// Keys outside [`LOCATION_FILTER_KEYS`] match nothing; the API refuses them first.
+fn push_location_condition(filter: &Filter, q: &mut QueryBuilder<Postgres>) {
+    let column = |key: &str| match key {
+        "id" => Some("l.id::text"),
+        "type" => Some("l.type"),
+        "target" => Some("l.target"),
+        "entityref" => Some("l.declared_by"),
+        _ => None,
+    };
+    match filter {
+        Filter::All(_) | Filter::Any(_) | Filter::Not(_) => {
+            super::filter::push_logic(filter, q, push_location_condition);
+        }
+        // Every location has all four fields.
+        Filter::Exists(key) => {
+            q.push(if column(key).is_some() {
+                "true"
+            } else {
+                "false"
+            });
+        }
+        Filter::In(key, values) => match column(key) {
+            Some(column) => {
+                q.push(format!("lower({column}) = any("))
+                    .push_bind(values.clone())
+                    .push(")");
+            }
+            None => {
+                q.push("false");
+            }
+        },
+        Filter::HasPrefix(key, prefix) => match column(key) {
+            Some(column) => {
+                q.push(format!("lower({column}) like "))
+                    .push_bind(format!("{}%", super::filter::escape_like(prefix)))
+                    .push(" escape '\\'");
+            }
+            None => {
+                q.push("false");
+            }
+        },
+    }
 }
 
 /// Registered locations of one origin (`config`), for syncing them with the configuration.

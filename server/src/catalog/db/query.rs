@@ -55,10 +55,21 @@ pub struct EntityQuery<'a> {
     pub keyset: Option<&'a Keyset>,
     pub offset: Option<i64>,
     pub limit: Option<i64>,
+    /// Leave out entities that lack the first order field. Backstage's `by-query` and unpaginated
+    /// `GET /entities` page through the search rows of that field, so such entities are not there.
+    pub require_order_value: bool,
+    /// Order as Backstage's paginated `GET /entities` does: by every order field, entities lacking one
+    /// after those that have it, ties by uid ascending whatever the direction; without order fields,
+    /// by entity ref in byte order. Otherwise only the first order field counts and ties follow its
+    /// direction (the keyset pages of `by-query`).
+    pub listing: bool,
 }
 
 fn push_where(q: &mut QueryBuilder<Postgres>, query: &EntityQuery<'_>) {
     q.push(" where e.final is not null");
+    if let Some(order) = query.order.first().filter(|_| query.require_order_value) {
+        q.push(format!(" and ({}) is not null", order.sql()));
+    }
     if let Some(filter) = query.filter {
         q.push(" and ");
         super::filter::push_sql(filter, q);
@@ -142,27 +153,12 @@ pub async fn query_entities(
             }
         }
     }
-    let backwards = query.keyset.is_some_and(|k| k.backwards);
-    let direction = if descending != backwards {
-        "desc"
-    } else {
-        "asc"
-    };
-    // Missing values sort last whatever the direction (reversed only while walking backwards).
-    let nulls = if backwards { "desc" } else { "asc" };
     q.push(" order by ");
-    for order in query.order {
-        let dir = if order.descending != backwards {
-            "desc"
-        } else {
-            "asc"
-        };
-        if order.nullable() {
-            q.push(format!("({}) is null {nulls}, ", order.sql()));
-        }
-        q.push(format!("{} {dir}, ", order.sql()));
+    if query.listing {
+        push_listing_order(&mut q, query.order);
+    } else {
+        push_keyset_order(&mut q, order, query.keyset.is_some_and(|k| k.backwards));
     }
-    q.push(format!("e.id {direction}"));
     if let Some(limit) = query.limit {
         q.push(" limit ").push_bind(limit);
     }
@@ -170,6 +166,42 @@ pub async fn query_entities(
         q.push(" offset ").push_bind(offset);
     }
     q.build_query_as().fetch_all(db).await
+}
+
+/// The order of a keyset page: the sort value (missing values last whatever the direction), then the
+/// uid in the same direction; both reversed while walking backwards.
+fn push_keyset_order(q: &mut QueryBuilder<Postgres>, order: Option<&OrderField>, backwards: bool) {
+    let descending = order.is_some_and(|o| o.descending);
+    let direction = if descending != backwards {
+        "desc"
+    } else {
+        "asc"
+    };
+    if let Some(order) = order {
+        if order.nullable() {
+            let nulls = if backwards { "desc" } else { "asc" };
+            q.push(format!("({}) is null {nulls}, ", order.sql()));
+        }
+        q.push(format!("{} {direction}, ", order.sql()));
+    }
+    q.push(format!("e.id {direction}"));
+}
+
+/// The order of Backstage's paginated entity listing (see [`EntityQuery::listing`]).
+fn push_listing_order(q: &mut QueryBuilder<Postgres>, order: &[OrderField]) {
+    if order.is_empty() {
+        // `entity_key` is the lower-cased ref, collated "C": byte order, served by its unique index.
+        q.push("e.entity_key asc");
+        return;
+    }
+    for field in order {
+        let direction = if field.descending { "desc" } else { "asc" };
+        if field.nullable() {
+            q.push(format!("({}) is null, ", field.sql()));
+        }
+        q.push(format!("{} {direction}, ", field.sql()));
+    }
+    q.push("e.id asc");
 }
 
 pub async fn count_entities(

@@ -201,6 +201,7 @@ pub async fn list_entities(
         keyset: keyset.as_ref(),
         offset: None,
         limit: Some(PAGE_SIZE + 1),
+        ..EntityQuery::default()
     };
     let total = db::count_entities(&db, &query).await?;
     let mut rows = db::query_entities(&db, &query).await?;

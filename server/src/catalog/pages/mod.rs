@@ -1,4 +1,5 @@
-//! The catalog's pages: the entity list (`/catalog`), one entity (`/catalog/{kind}/{namespace}/{name}`)
+//! The catalog's pages: the entity list (`/catalog`), one entity (`/catalog/{namespace}/{kind}/{name}`,
+//! Backstage's URL)
 //! and registering a catalog file (`/catalog/register`). Handlers read through `CatalogService` and the
 //! catalog's queries; what every page shares (layout, errors, CSP, CSRF) is in `crate::ui`.
 
@@ -20,7 +21,7 @@ pub fn router() -> Router<AppState> {
             get(register::show_register).post(register::submit_register),
         )
         .route(
-            "/catalog/{kind}/{namespace}/{name}",
+            "/catalog/{namespace}/{kind}/{name}",
             get(entity::show_entity),
         )
 }

@@ -6,12 +6,13 @@ use serde_json::Value;
 
 use crate::catalog::model::refs::{DEFAULT_NAMESPACE, EntityRef, RefDefaults};
 
-/// The page of an entity.
+/// The page of an entity, at Backstage's URL: `/catalog/{namespace}/{kind}/{name}` with namespace and
+/// kind lower-cased, so links people share work in both portals.
 pub fn entity_href(kind: &str, namespace: &str, name: &str) -> String {
     format!(
         "/catalog/{}/{}/{}",
+        encode_segment(&namespace.to_lowercase()),
         encode_segment(&kind.to_lowercase()),
-        encode_segment(namespace),
         encode_segment(name)
     )
 }
@@ -187,12 +188,12 @@ mod tests {
         let entity = json!({"kind": "Component", "metadata": {"name": "svc", "namespace": "ops"},
             "spec": {"owner": "team-a"}});
         let summary = EntitySummary::from_entity(&entity);
-        assert_eq!(summary.owner_href, "/catalog/group/ops/team-a");
+        assert_eq!(summary.owner_href, "/catalog/ops/group/team-a");
         let explicit = json!({"kind": "Component", "metadata": {"name": "svc", "namespace": "ops"},
             "spec": {"owner": "user:default/alice"}});
         assert_eq!(
             EntitySummary::from_entity(&explicit).owner_href,
-            "/catalog/user/default/alice"
+            "/catalog/default/user/alice"
         );
     }
 
@@ -204,8 +205,8 @@ mod tests {
             "/catalog?kind=Component&q=a+b%26c"
         );
         assert_eq!(
-            entity_href("Component", "default", "a/b?c"),
-            "/catalog/component/default/a%2Fb%3Fc"
+            entity_href("Component", "Default", "a/b?c"),
+            "/catalog/default/component/a%2Fb%3Fc"
         );
     }
 }

@@ -4,7 +4,7 @@
 //! kinds, and scaffolder-common for Template) as of the current release: required fields, types,
 //! and the entity-reference fields whose default kinds its BuiltinKindsEntityProcessor uses.
 //! `AiResource` is Backstage's own kind for AI coding-tool resources (skills, rules, plugins,
-//! marketplaces). `Model` is Atrium's first-class kind for machine-learning models.
+//! marketplaces), and an `API` of type `mcp-server` the API shape its AI-model module adds. `Model` is Atrium's first-class kind for machine-learning models.
 //!
 //! Extra spec fields are allowed, as in Backstage (`additionalProperties` is not restricted), so
 //! files written for plugins that read their own spec fields keep loading.
@@ -56,10 +56,10 @@ pub(super) const KINDS: &[KindRule] = &[
             req("type", Shape::Str),
             req("lifecycle", Shape::Str),
             req("owner", Shape::Ref(GROUP)),
-            req("definition", Shape::Str),
             opt("system", Shape::Ref(SYSTEM)),
         ],
-        extra: None,
+        // `definition`, or `remotes` for an MCP server.
+        extra: Some(specs::api_by_type),
     },
     KindRule {
         kind: "Resource",

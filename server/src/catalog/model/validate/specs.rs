@@ -1,5 +1,5 @@
 //! Spec rules of Backstage's kinds that a field table cannot express: nested objects (profiles,
-//! template parameters, steps and outputs) and AiResource's per-type fields.
+//! template parameters, steps and outputs), API's and AiResource's per-type fields.
 
 use serde_json::{Map, Value};
 
@@ -183,13 +183,48 @@ pub(super) fn ai_resource_by_type(
     check_fields(spec, "spec", fields, namespace, errs);
 }
 
-/// `spec.activation` of an AiResource rule: how each agent harness picks the rule up.
-fn rule_activation(path: &str, v: &Value, errs: &mut Vec<FieldError>) {
-    if v.as_array().is_some_and(Vec::is_empty) {
+/// API fields that depend on `spec.type`. An `mcp-server` API (Backstage's AI-model module,
+/// `API.v1alpha1.mcp-server` schema) lists its transports in `remotes` and needs no `definition`;
+/// every other type needs a `definition`.
+pub(super) fn api_by_type(spec: &Map<String, Value>, namespace: &str, errs: &mut Vec<FieldError>) {
+    const DEFINITION: &[Field] = &[req("definition", Shape::Str)];
+    const MCP_SERVER: &[Field] = &[req("remotes", Shape::Custom(mcp_remotes))];
+    let fields = match spec.get("type").and_then(Value::as_str) {
+        Some("mcp-server") => MCP_SERVER,
+        _ => DEFINITION,
+    };
+    check_fields(spec, "spec", fields, namespace, errs);
+}
+
+/// `spec.remotes` of an MCP server: at least one `{type, url}` transport.
+fn mcp_remotes(path: &str, v: &Value, errs: &mut Vec<FieldError>) {
+    const REMOTE: &[Field] = &[req("type", Shape::Str), req("url", Shape::Str)];
+    if is_empty_array(path, v, errs) {
+        return;
+    }
+    check_array(path, v, errs, |ip, item, errs| {
+        if let Some(item) = check_object(ip, item, errs) {
+            // No reference fields here, so the namespace does not matter.
+            check_fields(item, ip, REMOTE, "", errs);
+        }
+    });
+}
+
+/// Reports an empty array where JSON Schema says `minItems: 1`.
+fn is_empty_array(path: &str, v: &Value, errs: &mut Vec<FieldError>) -> bool {
+    let empty = v.as_array().is_some_and(Vec::is_empty);
+    if empty {
         errs.push(FieldError::new(
             path,
             format!("\"{path}\" must NOT have fewer than 1 items"),
         ));
+    }
+    empty
+}
+
+/// `spec.activation` of an AiResource rule: how each agent harness picks the rule up.
+fn rule_activation(path: &str, v: &Value, errs: &mut Vec<FieldError>) {
+    if is_empty_array(path, v, errs) {
         return;
     }
     check_array(path, v, errs, |ip, item, errs| {
@@ -346,6 +381,48 @@ mod tests {
                 json!({"pronouns": 1, "externalHandles": {"github": ""}})
             ),
             ["spec.x.pronouns", "spec.x.externalHandles.github"]
+        );
+    }
+
+    #[test]
+    fn mcp_server_apis_need_remotes_instead_of_a_definition() {
+        let check = |spec: Value| {
+            let mut errs = Vec::new();
+            api_by_type(spec.as_object().expect("spec"), "default", &mut errs);
+            errs.into_iter()
+                .map(|e| (e.field, e.message))
+                .collect::<Vec<_>>()
+        };
+        let remote = json!({"type": "streamable-http", "url": "https://mcp.example.com/v1"});
+        assert!(check(json!({"type": "mcp-server", "remotes": [remote]})).is_empty());
+        assert!(check(json!({"type": "openapi", "definition": "openapi: 3.0.0"})).is_empty());
+        assert_eq!(
+            check(json!({"type": "mcp-server"})),
+            [(
+                "spec.remotes".to_owned(),
+                "\"spec\" must have required property 'remotes'".to_owned()
+            )]
+        );
+        assert_eq!(
+            check(json!({"type": "openapi", "remotes": [remote]}))[0].0,
+            "spec.definition"
+        );
+        assert_eq!(
+            check(json!({"type": "mcp-server", "remotes": []}))[0].1,
+            "\"spec.remotes\" must NOT have fewer than 1 items"
+        );
+        let fields: Vec<String> =
+            check(json!({"type": "mcp-server", "remotes": [{"type": ""}, 3]}))
+                .into_iter()
+                .map(|(f, _)| f)
+                .collect();
+        assert_eq!(
+            fields,
+            [
+                "spec.remotes.0.type",
+                "spec.remotes.0.url",
+                "spec.remotes.1"
+            ]
         );
     }
 

@@ -1,4 +1,4 @@
-//! `/catalog/{kind}/{namespace}/{name}`: one entity — overview, processing errors, the section of its
+//! `/catalog/{namespace}/{kind}/{name}`: one entity — overview, processing errors, the section of its
 //! kind, relations (as a graph and a table) and the raw entity. Two queries: the entity, then every
 //! entity it is related to in one `any($1)` lookup.
 //!
@@ -16,7 +16,8 @@ use std::collections::HashMap;
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::State;
+use axum::extract::{OriginalUri, State};
+use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::Value;
 
 use self::api::ApiSection;
@@ -188,13 +189,23 @@ impl Related {
     }
 }
 
+/// `/catalog/{namespace}/{kind}/{name}`, Backstage's entity URL. Atrium's first URLs had kind and
+/// namespace the other way round; such a link, shared before, is redirected to the entity's page.
 pub async fn show_entity(
     State(catalog): State<CatalogService>,
-    Path((kind, namespace, name)): Path<(String, String, String)>,
+    Path((namespace, kind, name)): Path<(String, String, String)>,
+    OriginalUri(uri): OriginalUri,
     params: QueryParams,
-) -> Result<EntityPage, AppError> {
+) -> Result<Response, AppError> {
     let asked = EntityRef::new(&kind, &namespace, &name);
     let Some(entity) = catalog.entity(&asked.key()).await? else {
+        let old_form = EntityRef::new(&namespace, &kind, &name);
+        if catalog.entity(&old_form.key()).await?.is_some() {
+            let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+            return Ok(
+                Redirect::permanent(&format!("{}{query}", ref_href(&old_form))).into_response(),
+            );
+        }
         return Err(AppError::not_found(format!(
             "There is no {kind} named {namespace}/{name} in the catalog."
         ))
@@ -238,7 +249,8 @@ pub async fn show_entity(
         description: summary.description,
         entity_type: summary.entity_type,
         lifecycle: summary.lifecycle,
-    })
+    }
+    .into_response())
 }
 
 /// The entity's relations and, in one lookup, what the catalog knows of their targets.
