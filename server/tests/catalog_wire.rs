@@ -28,9 +28,7 @@ spec:
 async fn an_mcp_server_api_is_valid_with_its_relations_and_facets(pool: PgPool) {
     let app = TestApp::new(pool).await;
     load_sample(&app).await;
-    app.write("mcp.yaml", MCP_SERVER);
-    app.register("mcp.yaml").await;
-    app.process().await;
+    app.add("mcp.yaml", MCP_SERVER).await;
 
     let api = app.entity("api", "catalog-mcp").await;
     assert!(

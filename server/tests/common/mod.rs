@@ -79,6 +79,14 @@ impl TestApp {
     }
 
     /// Registers a file location through the API and returns its id.
+    /// Writes a catalog file, registers it and processes it; returns the location id.
+    pub async fn add(&self, relative: &str, content: &str) -> String {
+        self.write(relative, content);
+        let id = self.register(relative).await;
+        self.process().await;
+        id
+    }
+
     pub async fn register(&self, relative: &str) -> String {
         let target = self.path(relative).display().to_string();
         let response = self
