@@ -307,10 +307,11 @@ async fn by_query_order_fields_leave_out_entities_without_them(pool: PgPool) {
 async fn fields_find_annotation_keys_with_dots_and_slashes(pool: PgPool) {
     let app = TestApp::new(pool).await;
     load_sample(&app).await;
+    // The sample's services come from services.yaml; that file's location manages them.
+    let location = format!("file:{}", app.path("services.yaml").display());
     let response = app
         .get("/api/catalog/entities?filter=metadata.name=checkout&fields=metadata.annotations.backstage.io/managed-by-location,kind")
         .await;
-    let location = format!("file:{}", app.path("services.yaml").display());
     assert_eq!(
         response.body,
         json!([{"kind": "Component", "metadata": {"annotations": {"backstage.io/managed-by-location": location}}}])
