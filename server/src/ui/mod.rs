@@ -22,10 +22,11 @@ use axum::response::Response;
 use axum::routing::{get, post};
 
 use crate::error::AppError;
-use crate::state::AppState;
 
 /// The routes this module serves itself: `/static/{file}`, `/csp-report`.
-pub fn router() -> Router<AppState> {
+/// Generic over the router's state: these routes need none, so `ui` stays below `state` and the
+/// features.
+pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/static/{file}", get(assets::serve_static))
         .route("/csp-report", post(csp::receive_report))
