@@ -133,6 +133,9 @@ pub struct CatalogConfig {
     pub processing_lease_seconds: u64,
     /// Locations processed at once per replica. Default 4.
     pub processing_workers: usize,
+    /// Counts and facet counts each replica keeps for the current catalog generation. Default 10,000;
+    /// 0 computes every answer afresh.
+    pub answer_cache_entries: usize,
     /// What happens to entities their location stopped emitting: `delete` (default) or `keep`
     /// (kept, annotated `backstage.io/orphan: "true"`).
     pub orphan_policy: OrphanPolicy,
@@ -156,6 +159,7 @@ impl Default for CatalogConfig {
             refresh_interval_seconds: 120,
             processing_lease_seconds: 60,
             processing_workers: 4,
+            answer_cache_entries: 10_000,
             orphan_policy: OrphanPolicy::Delete,
             git: GitConfig::default(),
         }
@@ -291,6 +295,7 @@ const ENV_OVERRIDES: &[&str] = &[
     "ATRIUM_CATALOG_ORPHAN_POLICY",
     "ATRIUM_CATALOG_PROCESSING_WORKERS",
     "ATRIUM_CATALOG_PROCESSING_LEASE_SECONDS",
+    "ATRIUM_CATALOG_ANSWER_CACHE_ENTRIES",
     "ATRIUM_GIT_CACHE_DIR",
     "ATRIUM_WEBHOOK_SECRET_GITHUB",
     "ATRIUM_WEBHOOK_SECRET_GITLAB",
@@ -357,6 +362,9 @@ impl Config {
                 }
                 "ATRIUM_CATALOG_PROCESSING_LEASE_SECONDS" => {
                     self.catalog.processing_lease_seconds = value.parse().map_err(|e| bad(&e))?;
+                }
+                "ATRIUM_CATALOG_ANSWER_CACHE_ENTRIES" => {
+                    self.catalog.answer_cache_entries = value.parse().map_err(|e| bad(&e))?;
                 }
                 "ATRIUM_GIT_CACHE_DIR" => self.catalog.git.cache_dir = PathBuf::from(&value),
                 "ATRIUM_WEBHOOK_SECRET_GITHUB" => {

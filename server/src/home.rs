@@ -38,10 +38,10 @@ async fn show_home(State(catalog): State<CatalogService>) -> Result<HomePage, Ap
     let mut kinds: Vec<KindCount> = catalog
         .kind_counts()
         .await?
-        .into_iter()
+        .iter()
         .map(|row| KindCount {
             href: catalog_href(&[("kind", &row.value)]),
-            kind: row.value,
+            kind: row.value.clone(),
             count: row.count,
         })
         .collect();

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::error::AppError;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Filter {
     All(Vec<Filter>),
     Any(Vec<Filter>),

@@ -11,9 +11,11 @@
 //! - `model` (entities, refs, validation, relations), `yaml`, `placeholder`, `search` (flattening an
 //!   entity for filters), `filter` (the filter language): pure, no I/O.
 
+pub mod answers;
 pub mod api;
 pub mod db;
 pub mod filter;
+pub mod generation_cache;
 pub mod ingest;
 pub mod lint;
 pub mod model;

@@ -7,7 +7,9 @@ use sqlx::PgPool;
 use tokio::sync::{Notify, watch};
 use uuid::Uuid;
 
+use super::answers::Answers;
 use super::db::{self, LocationJob, LocationRow, locations};
+use super::filter::Filter;
 use super::ingest;
 use super::model::processing::ProcessingError;
 use super::source::{ReadError, Reader, Target, generated_location_key};
@@ -22,6 +24,8 @@ pub struct CatalogService {
     pub db: PgPool,
     pub config: Arc<Config>,
     pub reader: Reader,
+    /// Counts and facet counts of the current catalog generation.
+    pub answers: Arc<Answers>,
     wake: Arc<Notify>,
 }
 
@@ -29,6 +33,7 @@ impl CatalogService {
     pub fn new(db: PgPool, config: Arc<Config>) -> anyhow::Result<Self> {
         let reader = Reader::new(&config.catalog)?;
         Ok(Self {
+            answers: Arc::new(Answers::new(config.catalog.answer_cache_entries)),
             db,
             config,
             reader,
@@ -349,8 +354,34 @@ impl CatalogService {
     }
 
     /// How many entities there are of each kind (kinds as written).
-    pub async fn kind_counts(&self) -> Result<Vec<db::FacetCountRow>, AppError> {
-        Ok(db::facet_counts(&self.db, "kind", None).await?)
+    pub async fn kind_counts(&self) -> Result<Arc<Vec<db::FacetCountRow>>, AppError> {
+        self.facet_counts("kind", None, None).await
+    }
+
+    /// How many entities `query` selects: `totalItems` (see `answers`).
+    pub async fn count_entities(&self, query: &db::EntityQuery<'_>) -> Result<i64, AppError> {
+        Ok(self.answers.count_entities(&self.db, query).await?)
+    }
+
+    /// The rows of `query`'s page (see `answers`).
+    pub async fn query_page(
+        &self,
+        query: &db::EntityQuery<'_>,
+    ) -> Result<Vec<db::PageRow>, AppError> {
+        Ok(self.answers.query_page(&self.db, query).await?)
+    }
+
+    /// Facet counts over the entities matching `filter` and, when given, containing `text`.
+    pub async fn facet_counts(
+        &self,
+        facet: &str,
+        filter: Option<&Filter>,
+        text: Option<&str>,
+    ) -> Result<Arc<Vec<db::FacetCountRow>>, AppError> {
+        Ok(self
+            .answers
+            .facet_counts(&self.db, facet, filter, text)
+            .await?)
     }
 
     /// The most recently changed entities, newest first.

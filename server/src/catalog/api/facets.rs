@@ -5,7 +5,6 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::catalog::db;
 use crate::catalog::filter::{Filter, parse_filter_params, parse_predicate};
 use crate::error::{AppError, Result};
 use crate::http::{ApiJson, QueryParams};
@@ -59,9 +58,9 @@ async fn facet_response(
     }
     let mut out = Map::new();
     for facet in facets {
-        let counts = db::facet_counts(&state.db, facet, filter).await?;
+        let counts = state.catalog.facet_counts(facet, filter, None).await?;
         let values: Vec<Value> = counts
-            .into_iter()
+            .iter()
             .map(|row| json!({ "value": row.value, "count": row.count }))
             .collect();
         out.insert(facet.clone(), Value::Array(values));

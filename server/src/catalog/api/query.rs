@@ -310,9 +310,9 @@ async fn run_page(state: &AppState, mut request: PageRequest) -> Result<Response
     let total = match request.known_total {
         Some(total) => total,
         None if request.skip_total => 0,
-        None => db::count_entities(&state.db, &query).await?,
+        None => state.catalog.count_entities(&query).await?,
     };
-    let mut rows = db::query_entities(&state.db, &query).await?;
+    let mut rows = state.catalog.query_page(&query).await?;
     let more = rows.len() as i64 > request.limit;
     rows.truncate(request.limit as usize);
     let backwards = request.keyset.as_ref().is_some_and(|k| k.backwards);

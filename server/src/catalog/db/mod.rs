@@ -11,9 +11,11 @@ pub mod claims;
 pub mod entities;
 pub mod facets;
 pub mod filter;
+pub mod generation;
 pub mod locations;
 pub mod query;
 pub mod relations;
+pub mod statistics;
 pub mod status;
 pub mod stitch;
 

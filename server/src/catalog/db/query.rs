@@ -5,9 +5,10 @@ use sqlx::{PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::catalog::filter::Filter;
+use crate::catalog::search::DEFAULT_TEXT_FIELDS;
 
 /// The field an entity list is ordered by.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct OrderField {
     pub field: String,
     pub descending: bool,
@@ -32,14 +33,14 @@ impl OrderField {
 
 /// Text search: `term` must appear in one of `fields` (default: name, title, description, tags, kind,
 /// type, lifecycle, owner).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct FullText {
     pub term: String,
     pub fields: Vec<String>,
 }
 
 /// Where a keyset page starts: after (or before, going back) this sort value and uid.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Keyset {
     pub sort_value: Option<String>,
     pub uid: Uuid,
@@ -79,11 +80,20 @@ fn push_where(q: &mut QueryBuilder<Postgres>, query: &EntityQuery<'_>) {
             "%{}%",
             super::filter::escape_like(&text.term.to_lowercase())
         );
-        if text.fields.is_empty() {
+        // `search_text` holds the values of the default text fields, trigram-indexed: a term found in
+        // one of those fields is found there. So it answers a search on them alone, and narrows one on
+        // a subset of them (the usual `metadata.name,metadata.title`) to a few candidates, which the
+        // per-field test below then checks: a term can also match across two fields' values.
+        let in_text_column = text
+            .fields
+            .iter()
+            .all(|f| DEFAULT_TEXT_FIELDS.contains(&f.to_lowercase().as_str()));
+        if in_text_column {
             q.push(" and e.search_text like ")
-                .push_bind(pattern)
+                .push_bind(pattern.clone())
                 .push(" escape '\\'");
-        } else {
+        }
+        if !text.fields.is_empty() {
             q.push(" and exists (select 1 from unnest(")
                 .push_bind(
                     text.fields
@@ -99,7 +109,7 @@ fn push_where(q: &mut QueryBuilder<Postgres>, query: &EntityQuery<'_>) {
 }
 
 /// One entity of a page: its uid, the value it is sorted by (for the next cursor) and its final body.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PageRow {
     pub id: Uuid,
     pub sort_value: Option<String>,

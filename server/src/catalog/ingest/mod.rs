@@ -159,7 +159,8 @@ const VACUUM_QUEUE_EVERY: usize = 20_000;
 static CONSUMED_SINCE_VACUUM: std::sync::atomic::AtomicUsize =
     std::sync::atomic::AtomicUsize::new(0);
 
-/// Vacuums the stitch queue every `VACUUM_QUEUE_EVERY` entries consumed (see `db::stitch::vacuum_queue`).
+/// Vacuums the stitch queue every `VACUUM_QUEUE_EVERY` entries consumed (see `db::stitch::vacuum_queue`),
+/// and brings the planner's statistics up to date while a large catalog streams in.
 async fn vacuum_queue_now_and_then(pool: &PgPool, consumed: usize) {
     use std::sync::atomic::Ordering;
     let total = CONSUMED_SINCE_VACUUM.fetch_add(consumed, Ordering::Relaxed) + consumed;
@@ -169,6 +170,36 @@ async fn vacuum_queue_now_and_then(pool: &PgPool, consumed: usize) {
     CONSUMED_SINCE_VACUUM.store(0, Ordering::Relaxed);
     if let Err(e) = db::stitch::vacuum_queue(pool).await {
         tracing::warn!(error = %e, "vacuuming the stitch queue failed");
+    }
+    refresh_statistics(pool).await;
+}
+
+/// Queue entries this process consumed since it last analyzed the catalog's tables.
+static CONSUMED_SINCE_ANALYZE: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
+/// Analyzes the catalog's tables (see `db::statistics`) when this process stitched more than
+/// 50 + 10 % of the entities since it last did: autovacuum's own default threshold, applied where
+/// autovacuum may be off or behind. The count is kept here, not read from `pg_stat_user_tables`,
+/// which Postgres publishes up to a second late: the check at the end of a bulk load would miss it.
+/// A failure only costs plan quality, so it is logged, not returned.
+async fn refresh_statistics(pool: &PgPool) {
+    use std::sync::atomic::Ordering;
+    let consumed = CONSUMED_SINCE_ANALYZE.load(Ordering::Relaxed);
+    let result = async {
+        let entities = db::statistics::estimated_entities(pool).await?;
+        if (consumed as f64) <= 50.0 + entities / 10.0 {
+            return Ok(false);
+        }
+        CONSUMED_SINCE_ANALYZE.fetch_sub(consumed, Ordering::Relaxed);
+        db::statistics::analyze_catalog_tables(pool).await?;
+        Ok::<_, sqlx::Error>(true)
+    }
+    .await;
+    match result {
+        Ok(true) => tracing::debug!(consumed, "analyzed the catalog's tables"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "analyzing the catalog's tables failed"),
     }
 }
 
@@ -182,9 +213,14 @@ pub async fn stitch_pending(pool: &PgPool, keep_going: impl Fn() -> bool) -> any
             Err(e) => return Err(e.into()),
         };
         if taken == 0 {
+            // The queue drained: whatever changed is in, so the statistics should describe it.
+            if total > 0 {
+                refresh_statistics(pool).await;
+            }
             break;
         }
         total += taken;
+        CONSUMED_SINCE_ANALYZE.fetch_add(taken, std::sync::atomic::Ordering::Relaxed);
         metrics::counter!("atrium_catalog_entities_stitched_total").increment(taken as u64);
         vacuum_queue_now_and_then(pool, taken).await;
     }

@@ -10,6 +10,7 @@ use axum::extract::State;
 use base64::Engine;
 
 use super::view::{EntitySummary, catalog_href};
+use crate::catalog::CatalogService;
 use crate::catalog::db::{self, EntityQuery, FullText, Keyset, OrderField};
 use crate::catalog::filter::Filter;
 use crate::catalog::service::parse_stored;
@@ -167,7 +168,7 @@ fn decode_cursor(raw: &str) -> Result<Keyset, AppError> {
 }
 
 pub async fn list_entities(
-    State(db): State<sqlx::PgPool>,
+    State(catalog): State<CatalogService>,
     params: QueryParams,
 ) -> Result<ListPage, AppError> {
     let view = ListState::from_params(&params);
@@ -203,8 +204,8 @@ pub async fn list_entities(
         limit: Some(PAGE_SIZE + 1),
         ..EntityQuery::default()
     };
-    let total = db::count_entities(&db, &query).await?;
-    let mut rows = db::query_entities(&db, &query).await?;
+    let total = catalog.count_entities(&query).await?;
+    let mut rows = catalog.query_page(&query).await?;
     let more = rows.len() as i64 > PAGE_SIZE;
     rows.truncate(PAGE_SIZE as usize);
     let backwards = keyset.as_ref().is_some_and(|k| k.backwards);
@@ -242,18 +243,17 @@ pub async fn list_entities(
     for (i, (param, label, key)) in FACETS.iter().enumerate() {
         let facet_filter = view.filter(Some(i));
         // Facet counts honour the text search too.
-        let counts = if view.q.is_empty() {
-            db::facet_counts(&db, key, facet_filter.as_ref()).await?
-        } else {
-            db::facet_counts_with_text(&db, key, facet_filter.as_ref(), &view.q).await?
-        };
+        let text = Some(view.q.as_str()).filter(|q| !q.is_empty());
+        let counts = catalog
+            .facet_counts(key, facet_filter.as_ref(), text)
+            .await?;
         let mut options: Vec<FacetOption> = counts
-            .into_iter()
+            .iter()
             .map(|row| FacetOption {
                 selected: view.selected[i]
                     .iter()
                     .any(|s| s.eq_ignore_ascii_case(&row.value)),
-                value: row.value,
+                value: row.value.clone(),
                 count: row.count,
             })
             .collect();

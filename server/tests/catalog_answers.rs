@@ -1,0 +1,207 @@
+//! Counts, facets and search pages are kept per catalog generation (`catalog::answers`): these tests
+//! check that what is kept is always exact. Every change a user can make — a file edited and
+//! refreshed, an entity deleted, a location removed — shows in the very next `totalItems`, facet
+//! count and page, while a refresh that changes nothing keeps the answers. And the planner's
+//! statistics are kept fresh without anyone running ANALYZE.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::TestApp;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+fn component(name: &str, kind_type: &str, title: &str, description: &str) -> String {
+    format!(
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\n  title: {title}\n  description: {description}\nspec:\n  type: {kind_type}\n  lifecycle: production\n  owner: team-a\n"
+    )
+}
+
+fn file(components: &[String]) -> String {
+    components.join("---\n")
+}
+
+async fn total(app: &TestApp, query: &str) -> i64 {
+    let response = app
+        .get(&format!("/api/catalog/entities/by-query?{query}"))
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    response.body["totalItems"].as_i64().expect("totalItems")
+}
+
+async fn names(app: &TestApp, query: &str) -> Vec<String> {
+    let response = app
+        .get(&format!("/api/catalog/entities/by-query?{query}"))
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    let mut names = TestApp::names(&json!(response.body["items"]));
+    names.sort();
+    names
+}
+
+async fn type_facet(app: &TestApp) -> Value {
+    let response = app
+        .get("/api/catalog/entity-facets?facet=spec.type&filter=kind=component")
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    response.body["facets"]["spec.type"].clone()
+}
+
+async fn generation(app: &TestApp) -> i64 {
+    sqlx::query_scalar!("select value from catalog_generation")
+        .fetch_one(&app.state.db)
+        .await
+        .expect("generation")
+}
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn counts_facets_and_pages_follow_every_change_at_once(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let a = component("payments-api", "service", "Payments API", "Takes payments");
+    let b = component("ledger", "service", "Ledger", "Books payments");
+    let c = component("checkout-web", "website", "Checkout", "The shop front");
+    app.add("c.yaml", &file(&[a.clone(), b.clone(), c.clone()]))
+        .await;
+
+    let service_query = "filter=kind=component,spec.type=service";
+    let search = "filter=kind=component&fullTextFilterTerm=payments&fullTextFilterFields=metadata.name,metadata.title";
+    assert_eq!(total(&app, "filter=kind=component").await, 3);
+    assert_eq!(total(&app, service_query).await, 2);
+    assert_eq!(names(&app, search).await, ["payments-api"]);
+    let facet = json!([{"value": "service", "count": 2}, {"value": "website", "count": 1}]);
+    assert_eq!(type_facet(&app).await, facet);
+
+    // Asked again with nothing changed: the same answers, and a refresh that reads the same file
+    // changes nothing, so the generation stays.
+    let before = generation(&app).await;
+    app.refresh_all().await;
+    assert_eq!(generation(&app).await, before, "an unchanged refresh");
+    assert_eq!(total(&app, service_query).await, 2);
+    assert_eq!(type_facet(&app).await, facet);
+
+    // An edit: the ledger becomes a website, and a new service mentions payments in its title.
+    let b2 = component("ledger", "website", "Ledger", "Books payments");
+    let d = component("fx", "service", "Payments FX", "Currency exchange");
+    app.write("c.yaml", &file(&[a.clone(), b2, c.clone(), d]));
+    app.refresh_all().await;
+    assert!(generation(&app).await > before);
+    assert_eq!(total(&app, "filter=kind=component").await, 4);
+    assert_eq!(total(&app, service_query).await, 2);
+    assert_eq!(names(&app, search).await, ["fx", "payments-api"]);
+    assert_eq!(
+        type_facet(&app).await,
+        json!([{"value": "service", "count": 2}, {"value": "website", "count": 2}])
+    );
+
+    // A delete through the API.
+    let uid = app.entity("component", "fx").await["metadata"]["uid"]
+        .as_str()
+        .expect("uid")
+        .to_owned();
+    let deleted = app
+        .delete(&format!("/api/catalog/entities/by-uid/{uid}"))
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert_eq!(total(&app, "filter=kind=component").await, 3);
+    assert_eq!(names(&app, search).await, ["payments-api"]);
+    assert_eq!(
+        type_facet(&app).await,
+        json!([{"value": "website", "count": 2}, {"value": "service", "count": 1}])
+    );
+}
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn removing_a_location_empties_counts_and_pages(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let id = app
+        .add(
+            "c.yaml",
+            &file(&[component("alpha", "service", "Alpha", "First")]),
+        )
+        .await;
+    assert_eq!(total(&app, "filter=kind=component").await, 1);
+    assert_eq!(names(&app, "filter=kind=component").await, ["alpha"]);
+    let removed = app.delete(&format!("/api/catalog/locations/{id}")).await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT);
+    app.process().await;
+    assert_eq!(total(&app, "filter=kind=component").await, 0);
+    assert!(names(&app, "filter=kind=component").await.is_empty());
+    assert_eq!(type_facet(&app).await, json!([]));
+}
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn a_search_on_some_text_fields_matches_only_those_fields(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    app.add(
+        "c.yaml",
+        &file(&[
+            component("ledger", "service", "Ledger", "Books payments"),
+            component("payments-api", "service", "Payments API", "Takes money"),
+            component("shop", "website", "Shop", "Front"),
+        ]),
+    )
+    .await;
+    let search = |term: &str, fields: &str| {
+        format!("filter=kind=component&fullTextFilterTerm={term}&fullTextFilterFields={fields}")
+    };
+    // "payments" is in the ledger's description only: not a match on name and title.
+    assert_eq!(
+        names(&app, &search("payments", "metadata.name,metadata.title")).await,
+        ["payments-api"]
+    );
+    assert_eq!(
+        total(&app, &search("payments", "metadata.name,metadata.title")).await,
+        1
+    );
+    assert_eq!(
+        names(&app, &search("payments", "metadata.description")).await,
+        ["ledger"]
+    );
+    // Case-insensitive, a substring, and never across two fields' values ("ledger ledger" would be
+    // the name and the title side by side in the text column).
+    assert_eq!(
+        names(&app, &search("AYMENT", "metadata.title")).await,
+        ["payments-api"]
+    );
+    assert!(
+        names(
+            &app,
+            &search("ledger%20ledger", "metadata.name,metadata.title")
+        )
+        .await
+        .is_empty()
+    );
+    // A field outside the default text fields is searched too.
+    assert_eq!(
+        names(&app, &search("production", "spec.lifecycle"))
+            .await
+            .len(),
+        3
+    );
+    assert_eq!(
+        names(&app, &search("team-a", "spec.owner,spec.system"))
+            .await
+            .len(),
+        3
+    );
+}
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn ingestion_keeps_the_planner_statistics_fresh(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let components: Vec<String> = (0..120)
+        .map(|i| component(&format!("c{i}"), "service", "C", "D"))
+        .collect();
+    app.add("many.yaml", &file(&components)).await;
+    // `reltuples` is -1 until a table is first analyzed or vacuumed; ANALYZE sets it.
+    let estimate: f32 = sqlx::query_scalar!(
+        r#"select reltuples as "estimate!" from pg_class where oid = 'entity'::regclass"#
+    )
+    .fetch_one(&app.state.db)
+    .await
+    .expect("reltuples");
+    assert!(
+        estimate >= 120.0,
+        "the stitcher analyzed `entity` after a bulk change: the planner estimates {estimate} rows"
+    );
+}
