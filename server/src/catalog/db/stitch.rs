@@ -63,8 +63,9 @@ pub struct StitchRow {
     pub facet_hash: Option<String>,
 }
 
-/// Locks the entity rows of `keys` in key order (so that two stitchers with overlapping batches wait
-/// on each other instead of deadlocking).
+/// Locks the entity rows of `keys` that no other transaction holds, in key order. A popular entity
+/// is queued by many changes, so two stitchers' batches often share it; the one that finds it locked
+/// leaves it (see `busy_keys`) instead of waiting for the other's whole batch.
 pub async fn lock_entities(
     tx: &mut PgConnection,
     keys: &[String],
@@ -73,8 +74,24 @@ pub async fn lock_entities(
         StitchRow,
         r#"select id, entity_key, kind, processed, errors as "errors: Json<Vec<ProcessingError>>",
                   etag, facet_hash
-           from entity where entity_key = any($1) order by entity_key for update"#,
+           from entity where entity_key = any($1) order by entity_key for update skip locked"#,
         keys
+    )
+    .fetch_all(tx)
+    .await
+}
+
+/// The keys among `keys` that have an entity row but are not in `locked`: rows another transaction
+/// held when `lock_entities` ran. (Keys without a row are refs to entities that do not exist.)
+pub async fn busy_keys(
+    tx: &mut PgConnection,
+    keys: &[String],
+    locked: &[String],
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "select entity_key from entity where entity_key = any($1) and entity_key <> all($2)",
+        keys,
+        locked
     )
     .fetch_all(tx)
     .await

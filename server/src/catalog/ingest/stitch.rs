@@ -5,7 +5,8 @@
 //! entity, the errors of the location it points at. Alongside, the flattened `search` data.
 //!
 //! Work comes from `stitch_queue` (see `db::stitch`). A batch is taken with SKIP LOCKED, and the entity
-//! rows are locked in key order, so two stitchers never write the same entity from different snapshots.
+//! rows are locked in key order, skipping rows another transaction holds (they go back on the queue), so
+//! two stitchers never write the same entity from different snapshots and never wait on each other.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -33,11 +34,18 @@ pub async fn stitch_batch(pool: &PgPool, limit: i64) -> Result<usize, sqlx::Erro
         .into_iter()
         .collect();
     let rows = db::lock_entities(&mut tx, &keys).await?;
+    let row_keys: Vec<String> = rows.iter().map(|r| r.entity_key.clone()).collect();
+    // Entities another stitcher (or a store) is writing go back on the queue: stitched again once it
+    // committed, so that whatever our queue entries announced is read then.
+    let busy = db::busy_keys(&mut tx, &keys, &row_keys).await?;
+    // Entries put back are not consumed: a queue holding only busy keys reads as idle, so the
+    // stitcher pauses instead of spinning until the other transaction ends.
+    let requeued = busy.len();
+    db::queue_stitch(&mut tx, busy).await?;
     if rows.is_empty() {
         tx.commit().await?;
-        return Ok(taken.len());
+        return Ok(taken.len().saturating_sub(requeued));
     }
-    let row_keys: Vec<String> = rows.iter().map(|r| r.entity_key.clone()).collect();
     // A popular entity (a group with thousands of members) is queued once per change that touches it.
     // With its row locked, every other queued entry for it is redundant: what they announce is committed
     // and will be read below. Only keys whose rows we hold: an entry for a key that had no row when we
@@ -98,7 +106,7 @@ pub async fn stitch_batch(pool: &PgPool, limit: i64) -> Result<usize, sqlx::Erro
     db::write_stitched(&mut tx, &stitched).await?;
     db::replace_facets(&mut tx, &facets).await?;
     tx.commit().await?;
-    Ok(taken.len() + duplicates as usize)
+    Ok((taken.len() + duplicates as usize).saturating_sub(requeued))
 }
 
 /// Identifies a set of facet rows (their order is deterministic: `search::build` walks the body in order).
