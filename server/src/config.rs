@@ -17,6 +17,60 @@ pub struct Config {
     pub server: ServerConfig,
     pub database: DatabaseConfig,
     pub catalog: CatalogConfig,
+    pub scaffolder: ScaffolderConfig,
+}
+
+/// `scaffolder`: golden paths (software templates) and the tasks that run them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScaffolderConfig {
+    /// Where each task's workspace directory is made (removed when the task ends). Default
+    /// `.atrium/workspaces`.
+    pub workspace_dir: PathBuf,
+    /// Tasks one replica runs at once. Default 4.
+    pub concurrency: usize,
+    /// A claimed task whose worker sent no heartbeat for this long is taken over by another worker.
+    /// Default 30 s.
+    pub lease_seconds: u64,
+    /// Finished tasks (and their events) older than this are deleted. Default 30 days.
+    pub retention_days: u64,
+    /// Hosts that `publish:*` and `RepoUrlPicker` repository URLs may name (`repoUrl: host?owner=o&repo=r`).
+    /// Empty: none. The demo configuration allows `localhost`.
+    pub allowed_hosts: Vec<String>,
+    /// How a repository URL on each allowed host is reached for `publish:git` and `publish:github`.
+    pub hosts: Vec<PublishHostConfig>,
+}
+
+impl Default for ScaffolderConfig {
+    fn default() -> Self {
+        Self {
+            workspace_dir: PathBuf::from(".atrium/workspaces"),
+            concurrency: 4,
+            lease_seconds: 30,
+            retention_days: 30,
+            allowed_hosts: Vec::new(),
+            hosts: Vec::new(),
+        }
+    }
+}
+
+/// `scaffolder.hosts[]`: one git host templates publish to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishHostConfig {
+    /// The host as repository URLs name it (`github.com`, `git.example.com`, `localhost`).
+    pub host: String,
+    /// Git remote for `owner/repo` on this host, with `{owner}` and `{repo}` placeholders, e.g.
+    /// `https://github.com/{owner}/{repo}.git` or `file:///srv/git/{owner}/{repo}.git`.
+    pub remote: String,
+    /// GitHub REST API base URL for `publish:github` (`https://api.github.com`, or
+    /// `https://ghe.example.com/api/v3`). Unset: `publish:github` refuses this host.
+    #[serde(default)]
+    pub github_api_url: Option<String>,
+    /// Environment variable holding the token used to create repositories and push. Secrets never sit
+    /// in the file itself.
+    #[serde(default)]
+    pub token_env: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -13,6 +13,7 @@ pub mod health;
 mod home;
 pub mod http;
 pub mod net;
+pub mod scaffolder;
 pub mod state;
 pub mod telemetry;
 pub mod tls;
