@@ -11,4 +11,6 @@ pub enum TemplateSource {
     Dir(PathBuf),
     /// A dry run's `directoryContents`: relative path → bytes.
     Inline(BTreeMap<String, Vec<u8>>),
+    /// A template whose files cannot be read from where it is registered; reading says why.
+    Unsupported(String),
 }

@@ -6,6 +6,10 @@
 
 use std::sync::Arc;
 
+pub mod catalog;
+pub mod debug;
+pub mod registry;
+
 use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 
