@@ -25,6 +25,10 @@ pub(crate) fn register(env: &mut Environment<'static>, cookiecutter: bool) {
     env.add_filter("default", default);
     env.add_filter("d", default);
     env.add_filter("title", title);
+    env.add_filter("round", round);
+    env.add_filter("truncate", truncate);
+    env.add_filter("wordcount", wordcount);
+    env.add_filter("center", center);
     env.add_filter("urlencode", urlencode);
     env.add_filter("__js_length", js_length);
     env.add_filter("__js_items", js_items);
@@ -169,8 +173,8 @@ fn parse_entity_ref(value: Value, context: Option<Value>) -> Result<Value, Error
                 .or(default_namespace.clone())
                 .unwrap_or_else(|| "default".to_owned());
             let name = part("name")?.unwrap_or_default();
-            let shown = serde_json::to_string(&js::to_json(&value, &mut 10_000)?)
-                .unwrap_or_default();
+            let shown =
+                serde_json::to_string(&js::to_json(&value, &mut 10_000)?).unwrap_or_default();
             if kind.is_empty() {
                 return Err(invalid(format!(
                     "Entity reference {shown} had missing or empty kind (e.g. did not start with \"component:\" or similar)"
@@ -197,7 +201,10 @@ fn parse_entity_ref(value: Value, context: Option<Value>) -> Result<Value, Error
 /// lodash `get(object, path)`: `a.b`, `a[0]`, `a["b"]`.
 fn pick(value: Value, path: Value) -> Result<Value, Error> {
     let path = match path.kind() {
-        ValueKind::Seq => path.try_iter()?.map(|p| js::to_js_string(&p)).collect::<Result<Vec<_>, _>>()?,
+        ValueKind::Seq => path
+            .try_iter()?
+            .map(|p| js::to_js_string(&p))
+            .collect::<Result<Vec<_>, _>>()?,
         _ => lodash_path(&js::to_js_string(&path)?),
     };
     let mut current = value;
@@ -374,6 +381,82 @@ fn default(value: Value, fallback: Option<Value>, boolean: Option<Value>) -> Val
     }
 }
 
+/// Nunjucks `round(value, precision = 0, method = "common")`: `common` rounds halves up, like
+/// JavaScript's `Math.round` (2.5 → 3, -2.5 → -2); `ceil` and `floor` round one way.
+fn round(value: Value, precision: Option<Value>, method: Option<Value>) -> Result<Value, Error> {
+    let x = f64::try_from(value)?;
+    let precision = precision.and_then(|p| p.as_i64()).unwrap_or(0).clamp(0, 15);
+    let factor = 10f64.powi(i32::try_from(precision).unwrap_or(0));
+    let scaled = x * factor;
+    let rounded = match method.as_ref().and_then(|m| m.as_str()) {
+        Some("ceil") => scaled.ceil(),
+        Some("floor") => scaled.floor(),
+        _ => (scaled + 0.5).floor(),
+    };
+    Ok(Value::from(rounded / factor))
+}
+
+/// Nunjucks `truncate(length = 255, killwords = false, end = "...")`: cut at the last space
+/// before `length` unless `killwords`.
+fn truncate(
+    value: Value,
+    length: Option<usize>,
+    killwords: Option<Value>,
+    end: Option<Value>,
+) -> Result<Value, Error> {
+    let text = js::to_js_string(&value)?;
+    let units = js::utf16(&text);
+    let length = length.filter(|&l| l > 0).unwrap_or(255);
+    if units.len() <= length {
+        return Ok(Value::from(text));
+    }
+    let cut = if killwords.is_some_and(|k| k.is_true()) {
+        length
+    } else {
+        (0..=length.min(units.len() - 1))
+            .rev()
+            .find(|&i| units[i] == u16::from(b' '))
+            .unwrap_or(length)
+    };
+    let mut out = String::from_utf16_lossy(&units[..cut]);
+    match end.filter(|e| !e.is_undefined() && !e.is_none()) {
+        Some(end) => out.push_str(&js::to_js_string(&end)?),
+        None => out.push_str("..."),
+    }
+    Ok(Value::from(out))
+}
+
+/// Nunjucks `wordcount`: runs of `\w` characters.
+fn wordcount(value: Value) -> Result<Value, Error> {
+    let text = js::to_js_string(&value)?;
+    let count = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .count();
+    Ok(if count == 0 {
+        Value::from(())
+    } else {
+        Value::from(count)
+    })
+}
+
+/// Nunjucks `center(width = 80)`: odd padding goes to the right.
+fn center(value: Value, width: Option<usize>) -> Result<Value, Error> {
+    let text = js::to_js_string(&value)?;
+    let width = width.unwrap_or(80).min(10_000);
+    let len = js::utf16(&text).len();
+    if len >= width {
+        return Ok(Value::from(text));
+    }
+    let spaces = width - len;
+    let (left, right) = (spaces / 2, spaces.div_ceil(2));
+    Ok(Value::from(format!(
+        "{}{text}{}",
+        " ".repeat(left),
+        " ".repeat(right)
+    )))
+}
+
 /// Nunjucks `title`: every space-separated word capitalized, the rest lower-cased.
 fn title(value: Value) -> Result<Value, Error> {
     let text = js::to_js_string(&value)?;
@@ -382,7 +465,10 @@ fn title(value: Value) -> Result<Value, Error> {
         .map(|word| {
             let mut chars = word.chars();
             match chars.next() {
-                Some(first) => first.to_uppercase().chain(chars.flat_map(char::to_lowercase)).collect(),
+                Some(first) => first
+                    .to_uppercase()
+                    .chain(chars.flat_map(char::to_lowercase))
+                    .collect(),
                 None => String::new(),
             }
         })
@@ -432,7 +518,9 @@ mod tests {
             parsed,
             Some(serde_json::json!({"host": "github.com", "owner": "o", "repo": "r"}))
         );
-        let missing = parse_repo_url_json("github.com?repo=r").err().map(|e| e.to_string());
+        let missing = parse_repo_url_json("github.com?repo=r")
+            .err()
+            .map(|e| e.to_string());
         assert!(missing.is_some_and(|m| m.contains("missing owner")));
         let gitlab = parse_repo_url_json("gitlab.com?project=42").ok();
         assert_eq!(

@@ -107,7 +107,6 @@ fn to_json_at(
         )
     })?;
     Ok(Some(match value.kind() {
-        ValueKind::Undefined => return Ok(None),
         ValueKind::None => Json::Null,
         ValueKind::Bool => Json::Bool(value.is_true()),
         ValueKind::Number => number_to_json(value),
@@ -129,6 +128,7 @@ fn to_json_at(
             }
             Json::Object(map)
         }
+        // Undefined, and callables such as macros: JSON has no such value.
         _ => return Ok(None),
     }))
 }
@@ -137,10 +137,10 @@ fn number_to_json(value: &Value) -> serde_json::Value {
     if let Some(i) = value.as_i64() {
         return i.into();
     }
-    if value.is_integer() {
-        if let Ok(u) = u64::try_from(value.clone()) {
-            return u.into();
-        }
+    if value.is_integer()
+        && let Ok(u) = u64::try_from(value.clone())
+    {
+        return u.into();
     }
     let Ok(f) = f64::try_from(value.clone()) else {
         return serde_json::Value::Null;
@@ -172,10 +172,8 @@ pub(crate) fn json_is_truthy(value: Option<&serde_json::Value>) -> bool {
 pub(crate) fn is_truthy(value: &Value) -> bool {
     match value.kind() {
         ValueKind::Seq | ValueKind::Map | ValueKind::Iterable => true,
-        ValueKind::Number => f64::try_from(value.clone()).map_or_else(
-            |_| value.is_true(),
-            |f| f != 0.0 && !f.is_nan(),
-        ),
+        ValueKind::Number => f64::try_from(value.clone())
+            .map_or_else(|_| value.is_true(), |f| f != 0.0 && !f.is_nan()),
         _ => value.is_true(),
     }
 }
@@ -294,7 +292,11 @@ fn string_method(text: &str, method: &str, args: &[Value]) -> Result<Option<Valu
         }
         "lastIndexOf" => {
             let needle = utf16(&arg_string(args, 0)?);
-            index_value(rfind_units(&units, &needle, position(arg(1), len, len, false)))
+            index_value(rfind_units(
+                &units,
+                &needle,
+                position(arg(1), len, len, false),
+            ))
         }
         "slice" => {
             let start = position(arg(0), 0, len, true);
@@ -454,14 +456,15 @@ fn array_method(
                 Value::UNDEFINED
             }
         }
-        "includes" => Value::from(
-            items[position(arg(1), 0, len, true)..]
-                .iter()
-                .any(|v| *v == first),
-        ),
+        "includes" => Value::from(items[position(arg(1), 0, len, true)..].contains(&first)),
         "indexOf" => {
             let from = position(arg(1), 0, len, true);
-            index_value(items[from..].iter().position(|v| *v == first).map(|i| i + from))
+            index_value(
+                items[from..]
+                    .iter()
+                    .position(|v| *v == first)
+                    .map(|i| i + from),
+            )
         }
         "lastIndexOf" => index_value(items.iter().rposition(|v| *v == first)),
         "join" => {
@@ -567,8 +570,13 @@ mod tests {
 
     #[test]
     fn values_print_like_javascript() {
-        let v = Value::from(minijinja::value::Serde(serde_json::json!([1, [2, null, true], {"a": 1}, "x"])));
-        assert_eq!(to_js_string(&v).ok().as_deref(), Some("1,2,,true,[object Object],x"));
+        let v = Value::from(minijinja::value::Serde(
+            serde_json::json!([1, [2, null, true], {"a": 1}, "x"]),
+        ));
+        assert_eq!(
+            to_js_string(&v).ok().as_deref(),
+            Some("1,2,,true,[object Object],x")
+        );
         assert_eq!(to_js_string(&Value::from(())).ok().as_deref(), Some(""));
     }
 

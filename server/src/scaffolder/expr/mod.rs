@@ -98,7 +98,11 @@ impl std::fmt::Debug for Expressions {
 /// Deepest nesting of template calls (macros, loops, blocks).
 const RECURSION_LIMIT: usize = 200;
 
-fn environment(delimiters: &Delimiters, limits: Limits, cookiecutter: bool) -> Environment<'static> {
+fn environment(
+    delimiters: &Delimiters,
+    limits: Limits,
+    cookiecutter: bool,
+) -> Environment<'static> {
     let mut env = Environment::new();
     let syntax = SyntaxConfig::builder()
         .variable_delimiters(delimiters.variable_start, delimiters.variable_end)
@@ -213,7 +217,12 @@ impl Expressions {
         }
     }
 
-    fn walk(&self, value: &Json, context: &Value, path: &mut String) -> Result<Option<Json>, ExprError> {
+    fn walk(
+        &self,
+        value: &Json,
+        context: &Value,
+        path: &mut String,
+    ) -> Result<Option<Json>, ExprError> {
         match value {
             Json::String(s) => self.render_string_value(s, context, path),
             Json::Array(items) => {
@@ -268,10 +277,8 @@ impl Expressions {
         let limit = self.inner.limits.max_output_bytes;
         // One value per 8 bytes of output is more than any JSON answer within the limit needs.
         let mut budget = limit / 8 + 16;
-        let json = js::to_json(&value, &mut budget).map_err(|_| ExprError::OutputTooLarge {
-            at: at(),
-            limit,
-        })?;
+        let json = js::to_json(&value, &mut budget)
+            .map_err(|_| ExprError::OutputTooLarge { at: at(), limit })?;
         if let Some(json) = &json
             && !matches!(json, Json::Bool(_) | Json::Number(_) | Json::Null)
             && serde_json::to_string(json).map_or(usize::MAX, |s| s.len()) > limit

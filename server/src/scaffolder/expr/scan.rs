@@ -305,12 +305,7 @@ pub(crate) fn rewrite_code(code: &str, is_block: bool) -> String {
     let significant: Vec<usize> = (0..tokens.len())
         .filter(|&i| tokens[i].kind != Kind::Space)
         .collect();
-    let next_significant = |i: usize| {
-        significant
-            .iter()
-            .find(|&&j| j > i)
-            .map(|&j| tokens[j])
-    };
+    let next_significant = |i: usize| significant.iter().find(|&&j| j > i).map(|&j| tokens[j]);
     let prev_significant = |i: usize| {
         significant
             .iter()
@@ -399,8 +394,7 @@ pub(crate) fn rewrite_code(code: &str, is_block: bool) -> String {
                 out.push('"');
             }
             (Kind::Ident, "null")
-                if prev_significant(i).is_none_or(|t| t.text != ".")
-                    && !in_key_position =>
+                if prev_significant(i).is_none_or(|t| t.text != ".") && !in_key_position =>
             {
                 out.push_str("none");
             }
@@ -469,7 +463,11 @@ mod tests {
         let one = scan("{# hi #}${{- parameters.name -}}", &STANDARD);
         assert_eq!(one.sole_expression.as_deref(), Some(" parameters.name "));
         assert!(scan(" ${{ x }}", &STANDARD).sole_expression.is_none());
-        assert!(scan("${{ x }}${{ y }}", &STANDARD).sole_expression.is_none());
+        assert!(
+            scan("${{ x }}${{ y }}", &STANDARD)
+                .sole_expression
+                .is_none()
+        );
         assert!(scan("{{ x }}", &STANDARD).sole_expression.is_none());
         assert_eq!(
             scan("{{ x }}", &COOKIECUTTER).sole_expression.as_deref(),
@@ -483,6 +481,9 @@ mod tests {
             "{% raw %}${{ a === b }}{% endraw %}${{ '}}' === x }}",
             &STANDARD,
         );
-        assert_eq!(s.source, "{% raw %}${{ a === b }}{% endraw %}${{ '}}' == x }}");
+        assert_eq!(
+            s.source,
+            "{% raw %}${{ a === b }}{% endraw %}${{ '}}' == x }}"
+        );
     }
 }

@@ -21,9 +21,10 @@ fn text(template: &str) -> Result<String, ExprError> {
 #[test]
 fn endless_loop_runs_out_of_fuel_quickly() {
     let started = Instant::now();
-    let err = text("{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}")
-        .err()
-        .map(|e| e.to_string());
+    let err =
+        text("{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}")
+            .err()
+            .map(|e| e.to_string());
     assert!(
         err.as_deref()
             .is_some_and(|e| e.contains("ran out of fuel (possible endless loop)")),
@@ -95,12 +96,16 @@ fn syntax_errors_say_where() {
     assert!(at.contains("line one"), "{at}");
 
     let err = Expressions::default()
-        .render_value(&json!({"values": {"name": "${{ parameters.name | }}"}}), &ctx())
+        .render_value(
+            &json!({"values": {"name": "${{ parameters.name | }}"}}),
+            &ctx(),
+        )
         .err()
         .map(|e| e.to_string());
     assert!(
-        err.as_deref()
-            .is_some_and(|e| e.starts_with("input.values.name (template \"${{ parameters.name | }}\"): syntax error")),
+        err.as_deref().is_some_and(|e| e.starts_with(
+            "input.values.name (template \"${{ parameters.name | }}\"): syntax error"
+        )),
         "{err:?}"
     );
 }
@@ -186,7 +191,10 @@ fn renders_are_independent() {
             .is_ok()
     );
     assert_eq!(
-        engine.render_text("[${{ secret }}]", &ctx()).ok().as_deref(),
+        engine
+            .render_text("[${{ secret }}]", &ctx())
+            .ok()
+            .as_deref(),
         Some("[]")
     );
 }
