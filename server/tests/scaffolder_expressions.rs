@@ -94,6 +94,8 @@ fn context() -> Json {
             "empty": "",
             "count": 0,
             "tags": ["web", "api"],
+            "none": [],
+            "noKeys": {},
             "nested": [["a", "b"], ["c"]],
             "obj": {"a": 1, "b": "x"},
             "nothing": null,
@@ -275,10 +277,14 @@ fn cases() -> Vec<Case> {
         text("whitespace control", "a\n  {%- if true -%}\n  b\n  {%- endif -%}\n  c"),
         text("plain text with braces", "{ \"json\": {{ not a tag }} }"),
         text(
-            "empty array is truthy",
+            "empty array and object of the context are truthy",
+            "{% if parameters.none %}a{% endif %}{% if parameters.noKeys %}b{% endif %}{% if parameters.none | length %}c{% endif %}",
+        ),
+        text(
+            "empty array literal is truthy",
             "{% if [] %}yes{% else %}no{% endif %}",
         )
-        .differs("JavaScript treats [] as true; minijinja's if uses Jinja truthiness"),
+        .differs("arrays created in the template are minijinja's own, false when empty as in Jinja (context arrays behave like JavaScript)"),
         // Errors and bounds.
         text("unclosed tag fails", "${{ parameters.name"),
         text("calling undefined fails", "${{ nosuchfunction() }}"),

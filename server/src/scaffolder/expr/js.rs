@@ -2,7 +2,10 @@
 //! value prints (`String(value)`), how a number prints, JSON conversion, truthiness, and the
 //! string, number and array methods that nunjitsu lets templates call (`name.toUpperCase()`).
 
-use minijinja::value::{Value, ValueKind};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use minijinja::value::{Enumerator, Object, ObjectRepr, Value, ValueKind};
 use minijinja::{Error, ErrorKind, State};
 
 /// Deepest nesting printed or converted; deeper values are cut off with an error (JSON contexts
@@ -11,6 +14,74 @@ const MAX_DEPTH: usize = 128;
 
 fn too_deep() -> Error {
     Error::new(ErrorKind::InvalidOperation, "value nested too deeply")
+}
+
+/// A JSON context as template values whose arrays and objects are true even when empty, as in
+/// JavaScript (`{% if parameters.tags %}` is true for `[]` in Nunjucks, false in Jinja).
+pub(crate) fn from_json(json: &serde_json::Value) -> Value {
+    use serde_json::Value as Json;
+    match json {
+        Json::Null => Value::from(()),
+        Json::Bool(b) => Value::from(*b),
+        Json::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => Value::from(i),
+            (None, Some(u), _) => Value::from(u),
+            (None, None, f) => Value::from(f.unwrap_or(f64::NAN)),
+        },
+        Json::String(s) => Value::from(s.as_str()),
+        Json::Array(items) => Value::from_object(JsArray(items.iter().map(from_json).collect())),
+        Json::Object(map) => Value::from_object(JsObject {
+            keys: map.keys().map(|k| Value::from(k.as_str())).collect(),
+            values: map.iter().map(|(k, v)| (k.clone(), from_json(v))).collect(),
+        }),
+    }
+}
+
+/// An array from the context: a sequence that is true even when empty.
+#[derive(Debug)]
+struct JsArray(Vec<Value>);
+
+impl Object for JsArray {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Seq
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.0.get(key.as_usize()?).cloned()
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Seq(self.0.len())
+    }
+
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
+}
+
+/// An object from the context: a map in key order that is true even when empty.
+#[derive(Debug)]
+struct JsObject {
+    keys: Vec<Value>,
+    values: HashMap<String, Value>,
+}
+
+impl Object for JsObject {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.values.get(key.as_str()?).cloned()
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Iter(Box::new(self.keys.clone().into_iter()))
+    }
+
+    fn enumerator_len(self: &Arc<Self>) -> Option<usize> {
+        Some(self.keys.len())
+    }
+
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
 }
 
 /// `String(value)` as JavaScript prints it: `true`, `1.5`, `a,b` for arrays (nested arrays are

@@ -150,7 +150,7 @@ impl Expressions {
     /// Renders a template string (file contents, file paths) with `${{ }}` / `{% %}` / `{# #}`
     /// syntax; always a String.
     pub fn render_text(&self, template: &str, context: &Json) -> Result<String, ExprError> {
-        let context = Value::from(minijinja::value::Serde(context));
+        let context = js::from_json(context);
         self.render_string(&self.inner.standard, &STANDARD, template, &context, None)
     }
 
@@ -167,7 +167,7 @@ impl Expressions {
         };
         let values = context.get("values").cloned().unwrap_or(Json::Null);
         context.insert("cookiecutter".to_owned(), values);
-        let context = Value::from(minijinja::value::Serde(&context));
+        let context = js::from_json(&Json::Object(context));
         self.render_string(
             &self.inner.cookiecutter,
             &COOKIECUTTER,
@@ -198,7 +198,7 @@ impl Expressions {
         value: &Json,
         context: &Json,
     ) -> Result<Option<Json>, ExprError> {
-        let context = Value::from(minijinja::value::Serde(context));
+        let context = js::from_json(context);
         let mut path = root.to_owned();
         self.walk(value, &context, &mut path)
     }
