@@ -270,8 +270,7 @@ fn cases() -> Vec<Case> {
         text("elif and elseif", "{% if parameters.count %}a{% elif parameters.disabled %}b{% elseif parameters.enabled %}c{% endif %}"),
         text("if on length", "{% if parameters.tags.length > 1 %}many{% endif %}"),
         text("set", "{% set full = parameters.name ~ '-' ~ parameters.port %}${{ full }}"),
-        text("macro", "{% macro hi(who) %}Hi ${{ who }}{% endmacro %}${{ hi(parameters.name) }}")
-            .differs("needs minijinja's `macros` feature, which server/Cargo.toml does not enable yet"),
+        text("macro", "{% macro hi(who) %}Hi ${{ who }}{% endmacro %}${{ hi(parameters.name) }}"),
         text("raw", "{% raw %}${{ github.ref }}{% endraw %}"),
         text("comment", "a{# ${{ nothing }} #}b"),
         text("whitespace control", "a\n  {%- if true -%}\n  b\n  {%- endif -%}\n  c"),

@@ -465,7 +465,7 @@ async fn secrets_are_redacted_everywhere_and_dropped_when_the_task_ends(pool: Pg
         pool,
         "secret",
         NAME_PAGE,
-        "    - id: echo\n      action: debug:log\n      input:\n        message: token hunter2-s3cret and aHVudGVyMi1zM2NyZXQ= and hunter2-s3cret%21",
+        "    - id: echo\n      action: debug:log\n      input:\n        message: token ${{ secrets.token }} and aHVudGVyMi1zM2NyZXQ= and ${{ secrets.other | urlencode }}",
     )
     .await;
     let response = app

@@ -104,7 +104,11 @@ impl Run<'_> {
         if journal.cancel_requested().await? {
             return Ok(Outcome::Cancelled);
         }
-        match self.expressions.render_value(self.output, &context) {
+        match self
+            .expressions
+            .render_value_at("output", self.output, &context)
+            .map(Option::unwrap_or_default)
+        {
             Ok(output) => {
                 let output = self.redactor.value(&output);
                 self.state["output"] = output.clone();
@@ -167,17 +171,23 @@ impl Run<'_> {
 
         let iterations = match &step.each {
             None => vec![None],
-            Some(each) => match self.expressions.render_value(each, context) {
-                Ok(Value::Array(items)) => items
+            Some(each) => match self.expressions.render_value_at("each", each, context) {
+                Ok(None) => {
+                    return Ok(Err(format!(
+                        "step {}: each is undefined; it must render to a list or an object",
+                        step.id
+                    )));
+                }
+                Ok(Some(Value::Array(items))) => items
                     .into_iter()
                     .enumerate()
                     .map(|(i, value)| Some(json!({"key": i.to_string(), "value": value})))
                     .collect(),
-                Ok(Value::Object(map)) => map
+                Ok(Some(Value::Object(map))) => map
                     .into_iter()
                     .map(|(key, value)| Some(json!({"key": key, "value": value})))
                     .collect(),
-                Ok(other) => {
+                Ok(Some(other)) => {
                     return Ok(Err(format!(
                         "step {}: each must be a list or an object, not {other}",
                         step.id
