@@ -21,14 +21,14 @@
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use globset::{GlobSet, GlobSetBuilder};
 use serde_json::{Map, Value, json};
 
 use super::{
     Job, TOKEN, URL_FILE, URL_TREE, blocking, no_output, optional_bool, optional_str, path_error,
     read_file, required_str,
 };
-use crate::scaffolder::actions::fs::is_glob;
+use crate::scaffolder::actions::fs::{glob, is_glob};
 use crate::scaffolder::actions::{Action, ActionContext, ActionError};
 use crate::scaffolder::expr::Expressions;
 use crate::scaffolder::source::{SourceEntry, SourceTree, join_shown};
@@ -554,24 +554,21 @@ impl CopyOnly {
                 Some(dir) => (dir, true),
                 None => (body, false),
             };
-            let glob = |text: &str| {
-                GlobBuilder::new(text)
-                    .literal_separator(true)
-                    .build()
-                    .map_err(|e| {
-                        ActionError::input(format!(
-                            "fetch:template: copy pattern {pattern:?} is not a valid glob: {e}"
-                        ))
-                    })
+            let compile = |text: &str| {
+                glob(text).map_err(|e| {
+                    ActionError::input(format!(
+                        "fetch:template: copy pattern {pattern:?} is not a valid glob: {e}"
+                    ))
+                })
             };
             let set = if negated { &mut exclude } else { &mut include };
             if !is_glob(body) && matches!(tree.entries.get(body), Some(SourceEntry::Dir)) {
-                set.add(glob(&format!("{body}/**"))?);
+                set.add(compile(&format!("{body}/**"))?);
             }
             if dir_only && !negated {
-                dirs_only.add(glob(body)?);
+                dirs_only.add(compile(body)?);
             } else {
-                set.add(glob(body)?);
+                set.add(compile(body)?);
             }
         }
         let build = |builder: GlobSetBuilder| {
@@ -648,6 +645,22 @@ mod tests {
         assert!(!star.matches("src/main.rs", false));
         assert!(globs(&["**/*.rs"]).matches("src/main.rs", false));
         assert!(globs(&["./src/*.rs"]).matches("src/main.rs", false));
+        // Backstage's own case: a directory, minus files whose (unrendered) names match.
+        let skeleton = tree(&[
+            ".unprocessed/",
+            ".unprocessed/content-${{ values.name }}.txt",
+            ".unprocessed/process-content-${{ values.name }}.txt",
+        ]);
+        let excluded = CopyOnly::new(
+            &[
+                ".unprocessed".to_owned(),
+                "!*/process-content-${{ values.name }}.txt".to_owned(),
+            ],
+            &skeleton,
+        )
+        .expect("globs");
+        assert!(excluded.matches(".unprocessed/content-${{ values.name }}.txt", false));
+        assert!(!excluded.matches(".unprocessed/process-content-${{ values.name }}.txt", false));
         // A wildcard naming directories matches them only, not what is inside.
         assert!(!globs(&[".github/*"]).matches(".github/workflows/ci.yaml", false));
     }

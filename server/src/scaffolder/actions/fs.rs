@@ -101,9 +101,7 @@ fn delete(workspace: &Workspace, pattern: &str) -> Result<usize, PathError> {
         return Ok(usize::from(workspace.delete(pattern)?));
     }
     let normalized = lexical_parts(pattern)?.join("/");
-    let glob = GlobBuilder::new(&normalized)
-        .literal_separator(true)
-        .build()
+    let glob = glob(&normalized)
         .map_err(|e| PathError::Io {
             path: pattern.to_owned(),
             source: std::io::Error::new(
@@ -242,13 +240,79 @@ impl Action for FsRename {
     }
 }
 
-/// Whether a pattern has wildcards (fast-glob's "dynamic" patterns): `*`, `?`, `[...]`, `{a,b}`,
-/// extglobs.
+/// Whether a pattern has wildcards, as fast-glob decides ("dynamic" patterns): `*` or `?`, a leading
+/// `!`, a `[...]` class, an extglob `@(...)`, or a `{...}` holding `,` or `..`. Braces without those
+/// (`${{ values.name }}`) are plain characters.
 pub(crate) fn is_glob(pattern: &str) -> bool {
-    pattern.contains(['*', '?', '[', '{'])
-        || ["!(", "+(", "@("]
-            .iter()
-            .any(|extglob| pattern.contains(extglob))
+    if pattern.contains(['*', '?']) || pattern.starts_with('!') {
+        return true;
+    }
+    if let Some(open) = pattern.find('[')
+        && pattern[open + 1..].contains(']')
+    {
+        return true;
+    }
+    if ["!(", "+(", "@("].iter().any(|e| pattern.contains(e)) {
+        return true;
+    }
+    match pattern.find('{') {
+        Some(open) => match pattern[open + 1..].find('}') {
+            Some(close) => {
+                let inside = &pattern[open + 1..open + 1 + close];
+                inside.contains(',') || inside.contains("..")
+            }
+            None => false,
+        },
+        None => false,
+    }
+}
+
+/// Compiles a glob the way Backstage's globby reads it: `*` does not cross `/`, `.`-files match,
+/// and braces are alternatives only when they hold a `,` — `${{ values.name }}` in a pattern is
+/// plain text, as skeleton paths are written before rendering.
+pub(crate) fn glob(pattern: &str) -> Result<globset::Glob, globset::Error> {
+    GlobBuilder::new(&literal_braces(pattern))
+        .literal_separator(true)
+        .build()
+}
+
+/// Rewrites `{` and `}` that do not delimit a `{a,b}` alternative as the classes `[{]` and `[}]`.
+fn literal_braces(pattern: &str) -> String {
+    let chars: Vec<char> = pattern.chars().collect();
+    // For each `{`, the index of its matching `}` and whether a `,` sits directly inside.
+    let mut alternatives = vec![false; chars.len()];
+    let mut open: Vec<(usize, bool)> = Vec::new();
+    for (i, c) in chars.iter().enumerate() {
+        match c {
+            '{' => open.push((i, false)),
+            ',' => {
+                if let Some(last) = open.last_mut() {
+                    last.1 = true;
+                }
+            }
+            '}' => {
+                if let Some((start, comma)) = open.pop()
+                    && comma
+                {
+                    alternatives[start] = true;
+                    alternatives[i] = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = String::with_capacity(pattern.len());
+    for (i, c) in chars.iter().enumerate() {
+        match c {
+            '{' | '}' if !alternatives[i] => {
+                out.push('[');
+                out.push(*c);
+                out.push(']');
+            }
+            other => out.push(*other),
+        }
+    }
+    out
 }
 
 /// A refused path is the input's fault; an I/O failure is the action's.
@@ -279,4 +343,40 @@ async fn run_blocking(
     tokio::task::spawn_blocking(work)
         .await
         .unwrap_or_else(|e| Err(ActionError::failed(format!("file work failed: {e}"))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_are_told_from_plain_names() {
+        for pattern in [
+            "*.txt",
+            "a/**/b",
+            "file?.js",
+            "!keep",
+            "[ab].txt",
+            "{a,b}.txt",
+            "{1..3}",
+        ] {
+            assert!(is_glob(pattern), "{pattern}");
+        }
+        for pattern in ["a.txt", "dir/sub", "${{ values.name }}.txt", "[oops", "{x}"] {
+            assert!(!is_glob(pattern), "{pattern}");
+        }
+    }
+
+    #[test]
+    fn braces_without_a_comma_are_plain_text() {
+        let templated = glob("*/content-${{ values.name }}.txt")
+            .expect("glob")
+            .compile_matcher();
+        assert!(templated.is_match("dir/content-${{ values.name }}.txt"));
+        assert!(!templated.is_match("dir/content-x.txt"));
+        let alternatives = glob("{a,b}.txt").expect("glob").compile_matcher();
+        assert!(alternatives.is_match("a.txt") && alternatives.is_match("b.txt"));
+        let star = glob("*").expect("glob").compile_matcher();
+        assert!(star.is_match(".env") && !star.is_match("a/b"));
+    }
 }
