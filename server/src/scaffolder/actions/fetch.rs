@@ -21,6 +21,8 @@ use crate::scaffolder::source::{
 };
 use crate::scaffolder::workspace::{PathError, Workspace};
 
+#[path = "fetch_entries.rs"]
+mod entries;
 #[path = "fetch_template.rs"]
 mod template;
 
