@@ -448,8 +448,13 @@ fn render_tree(
             continue;
         }
         let inside_target = lexical_parts(&output).map_err(|_| {
+            let why = if output.contains('\0') {
+                "which contains a NUL character"
+            } else {
+                "which leaves targetPath"
+            };
             ActionError::input(format!(
-                "{ID}: file {shown}: its path renders to {output:?}, which leaves targetPath {}",
+                "{ID}: file {shown}: its path renders to {output:?}, {why} {}",
                 settings.target
             ))
         })?;
@@ -460,6 +465,11 @@ fn render_tree(
             .map_err(|e| path_error(ID, &format!("file {shown}"), e))?
             .is_some();
         if exists && !settings.replace {
+            if !is_dir {
+                job.log(format!(
+                    "Leaving {destination} as it is: it exists (replace: true would overwrite it)"
+                ));
+            }
             continue;
         }
         let result = match entry {
