@@ -46,13 +46,20 @@ impl Expressions {
         self.render(template, context, ("${{", "}}"))
     }
 
-    /// Renders cookiecutter-style `{{ cookiecutter.x }}` against `context`.
+    /// Renders cookiecutter-style `{{ cookiecutter.x }}` against `context`, with `cookiecutter` bound
+    /// to `context.values` (as the real engine does).
     pub fn render_text_cookiecutter(
         &self,
         template: &str,
         context: &serde_json::Value,
     ) -> Result<String, ExprError> {
-        self.render(template, context, ("{{", "}}"))
+        let mut context = context.as_object().cloned().unwrap_or_default();
+        let values = context
+            .get("values")
+            .cloned()
+            .unwrap_or(serde_json::Value::Null);
+        context.insert("cookiecutter".to_owned(), values);
+        self.render(template, &serde_json::Value::Object(context), ("{{", "}}"))
     }
 
     fn render(
