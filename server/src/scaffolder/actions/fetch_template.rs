@@ -5,8 +5,8 @@
 //! - every entry of the skeleton, directories included, has its path rendered (directories with a
 //!   trailing `/`); an entry whose rendered path is empty or has an empty segment (`${{ values.x }}/a`
 //!   with `x` empty) is skipped, with everything under it;
-//! - the context is `{"values": <values>}`, or `{"cookiecutter": <values>}` with `cookiecutterCompat`,
-//!   which also switches to `{{ }}` delimiters;
+//! - the context is `{"values": <values>}`; with `cookiecutterCompat` the values are `cookiecutter`
+//!   and the delimiters `{{ }}`;
 //! - `copyWithoutTemplating` globs (matched, `.`-files included, against the path relative to the
 //!   skeleton; a pattern naming a directory as it is stands for everything under it; `!` excludes):
 //!   contents copied as they are, paths still rendered. The deprecated `copyWithoutRender` leaves
@@ -355,7 +355,9 @@ fn values(ctx: &ActionContext<'_>, id: &str) -> Result<Value, ActionError> {
     }
 }
 
-/// Renders text with the task's expressions against `{"values": ...}` or `{"cookiecutter": ...}`.
+/// Renders text with the task's expressions against `{"values": ...}`. With `cookiecutterCompat`
+/// the engine's cookiecutter mode binds `cookiecutter` to those values (Backstage's context is then
+/// `{"cookiecutter": values}`; `values` staying visible as well is harmless).
 struct Renderer {
     expressions: Expressions,
     cookiecutter: bool,
@@ -364,15 +366,10 @@ struct Renderer {
 
 impl Renderer {
     fn new(expressions: Expressions, cookiecutter: bool, values: Value) -> Self {
-        let key = if cookiecutter {
-            "cookiecutter"
-        } else {
-            "values"
-        };
         Self {
             expressions,
             cookiecutter,
-            context: json!({ key: values }),
+            context: json!({ "values": values }),
         }
     }
 
