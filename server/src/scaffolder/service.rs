@@ -82,6 +82,8 @@ impl ScaffolderService {
     pub fn new(db: PgPool, config: Arc<Config>, catalog: CatalogService) -> Self {
         let mut all = Vec::new();
         all.extend(actions::debug::actions());
+        all.extend(actions::fetch::actions());
+        all.extend(actions::fs::actions());
         all.extend(actions::catalog::actions());
         let services = ActionServices {
             catalog: catalog.clone(),

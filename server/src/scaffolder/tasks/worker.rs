@@ -283,9 +283,7 @@ pub fn source_of(spec: &Value) -> Result<TemplateSource, String> {
                 .ok_or_else(|| format!("template location {base:?} has no directory"))?;
             Ok(TemplateSource::Dir(dir))
         }
-        Some((kind, _)) => Ok(TemplateSource::Unsupported(format!(
-            "templates registered from {kind} locations cannot read their own files yet: register the template from a file location"
-        ))),
+        Some(_) => Ok(TemplateSource::Remote(base.to_owned())),
         None => Ok(TemplateSource::Inline(Default::default())),
     }
 }
