@@ -4,6 +4,9 @@
 //! a step's `input` with the task's expressions, checks it against the action's input schema, and calls
 //! [`Action::run`] with an [`ActionContext`]; what `run` returns is the step's `output`.
 
+pub mod publish;
+pub mod repo_url;
+
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
