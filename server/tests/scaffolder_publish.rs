@@ -601,6 +601,167 @@ async fn git_metadata_planted_in_the_workspace_is_not_honoured(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn a_gitignore_that_is_a_link_is_never_read(pool: PgPool) {
+    let h = Harness::new(
+        pool,
+        vec![host(
+            "localhost",
+            "file://{root}/remotes/{owner}/{repo}.git".into(),
+        )],
+    )
+    .await;
+    h.write("README.md", "hello");
+    std::fs::create_dir_all(h.workspace.root().join("sub")).expect("mkdir");
+    // Read, it would never end.
+    std::os::unix::fs::symlink("/dev/zero", h.workspace.root().join("sub/.gitignore"))
+        .expect("symlink");
+    let (result, _) = h
+        .run(
+            &PublishGit,
+            json!({"repoUrl": "localhost?owner=acme&repo=svc"}),
+        )
+        .await;
+    let (_, text) = error_text(result);
+    assert!(
+        text.contains("sub/.gitignore is not a regular file"),
+        "{text}"
+    );
+    assert!(!h.remotes().join("acme").exists(), "nothing was created");
+}
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn publishing_never_happens_in_a_dry_run(pool: PgPool) {
+    let h = Harness::new(
+        pool,
+        vec![host(
+            "localhost",
+            "file://{root}/remotes/{owner}/{repo}.git".into(),
+        )],
+    )
+    .await;
+    h.write("README.md", "hello");
+    let services = ActionServices {
+        catalog: h.state.catalog.clone(),
+        config: h.state.config.clone(),
+    };
+    let (log, _lines) = tokio::sync::mpsc::unbounded_channel();
+    let (source, expressions, secrets) = (
+        TemplateSource::Inline(Default::default()),
+        Expressions::default(),
+        Map::new(),
+    );
+    let input = json!({"repoUrl": "localhost?owner=acme&repo=svc"});
+    for action in atrium::scaffolder::actions::publish::actions() {
+        assert!(!action.supports_dry_run(), "{}", action.id());
+        let ctx = ActionContext {
+            input: input.as_object().expect("object").clone(),
+            workspace: &h.workspace,
+            source: &source,
+            expressions: &expressions,
+            secrets: &secrets,
+            user_ref: "user:default/guest",
+            dry_run: true,
+            log: log.clone(),
+            services: &services,
+        };
+        let err = action.run(&ctx).await.expect_err("refused");
+        assert!(err.to_string().contains("dry run"), "{err}");
+    }
+    assert_eq!(std::fs::read_dir(h.remotes()).expect("remotes").count(), 0);
+}
+
+/// The global git configuration of the user the server runs as: it must not change where a publish
+/// pushes or what it creates. Tests cannot change their own environment, so the publish runs in a
+/// child process (this test binary, [`publish_under_a_hostile_home`]) whose HOME holds a hostile
+/// `.gitconfig`.
+#[test]
+fn the_global_git_configuration_is_not_read() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let decoy = home.path().join("decoy");
+    let marker = home.path().join("marker");
+    let templates = home.path().join("templates");
+    std::fs::create_dir_all(templates.join("hooks")).expect("mkdir");
+    let hook = templates.join("hooks/post-update");
+    std::fs::write(&hook, format!("#!/bin/sh\ntouch {}\n", marker.display())).expect("hook");
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let config = format!(
+        "[url \"file://{decoy}/\"]\n\tinsteadOf = file:///\n\tpushInsteadOf = file:///\n[core]\n\tsshCommand = touch {marker}\n\thooksPath = {hooks}\n[init]\n\tdefaultBranch = hostile\n\ttemplateDir = {templates}\n[http]\n\tproxy = http://127.0.0.1:9\n",
+        decoy = decoy.display(),
+        marker = marker.display(),
+        hooks = templates.join("hooks").display(),
+        templates = templates.display(),
+    );
+    std::fs::write(home.path().join(".gitconfig"), &config).expect("gitconfig");
+    std::fs::create_dir_all(home.path().join("xdg/git")).expect("mkdir");
+    std::fs::write(home.path().join("xdg/git/config"), &config).expect("xdg config");
+    let output = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "publish_under_a_hostile_home",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("xdg"))
+        .env("ATRIUM_PUBLISH_HOSTILE_HOME", home.path())
+        .output()
+        .expect("the child test runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("published under a hostile HOME"),
+        "the child really published: {stdout}"
+    );
+    assert!(!decoy.exists(), "no insteadOf redirected the push");
+    assert!(
+        !marker.exists(),
+        "no configured command or template hook ran"
+    );
+}
+
+/// The child of [`the_global_git_configuration_is_not_read`]; does nothing on its own.
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn publish_under_a_hostile_home(pool: PgPool) {
+    if std::env::var_os("ATRIUM_PUBLISH_HOSTILE_HOME").is_none() {
+        return;
+    }
+    let h = Harness::new(
+        pool,
+        vec![host(
+            "localhost",
+            "file://{root}/remotes/{owner}/{repo}.git".into(),
+        )],
+    )
+    .await;
+    h.write("README.md", "hello");
+    let (result, logs) = h
+        .run(
+            &PublishGit,
+            json!({"repoUrl": "localhost?owner=acme&repo=svc"}),
+        )
+        .await;
+    result.unwrap_or_else(|e| panic!("{e}: {logs:?}"));
+    let bare = h.remotes().join("acme/svc.git");
+    let (_, files) = read_branch(&bare, "main");
+    assert_eq!(names(&files), ["README.md"]);
+    let git_repo = git2::Repository::open_bare(&bare).expect("open");
+    assert_eq!(
+        git_repo.head().expect("HEAD").name().ok(),
+        Some("refs/heads/main"),
+        "not the configured init.defaultBranch"
+    );
+    assert!(
+        !bare.join("hooks/post-update").exists(),
+        "no template was copied"
+    );
+    println!("published under a hostile HOME");
+}
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
 async fn a_token_the_remote_echoes_is_not_in_the_error(pool: PgPool) {
     let repos = tempfile::tempdir().expect("tempdir");
     let address = common::git::serve_http_with_token(repos.path().to_path_buf(), TOKEN).await;

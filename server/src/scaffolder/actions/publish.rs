@@ -32,6 +32,10 @@
 mod git;
 #[path = "publish_github.rs"]
 mod github;
+#[path = "publish_github_api.rs"]
+mod github_api;
+#[path = "publish_github_plan.rs"]
+mod github_plan;
 
 use std::path::{Component, Path, PathBuf};
 
@@ -194,6 +198,16 @@ fn source_dir(workspace: &Workspace, source_path: Option<&str>) -> Result<PathBu
     Ok(real)
 }
 
+/// The runner only reports these actions in a dry run; should one be called anyway, it does nothing.
+fn refuse_dry_run(ctx: &ActionContext<'_>, id: &str) -> Result<(), ActionError> {
+    if ctx.dry_run {
+        return Err(ActionError::failed(format!(
+            "{id} pushes to a remote and does not run in a dry run"
+        )));
+    }
+    Ok(())
+}
+
 fn output(remote: &str, contents: String, commit: String) -> Map<String, Value> {
     let mut out = Map::new();
     out.insert("remoteUrl".into(), Value::String(remote.to_owned()));
@@ -288,6 +302,7 @@ impl Action for PublishGit {
         ctx: &'a ActionContext<'a>,
     ) -> BoxFuture<'a, Result<Map<String, Value>, ActionError>> {
         Box::pin(async move {
+            refuse_dry_run(ctx, self.id())?;
             let repo_url = RepoUrl::parse(required_text(ctx, "repoUrl")?)?;
             let host = repo_url.host_config(&ctx.services.config.scaffolder)?;
             let remote = repo_url.remote(host)?;

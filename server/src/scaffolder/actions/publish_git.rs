@@ -104,8 +104,12 @@ fn publish_blocking(
         && let Ok(RemoteKind::Local(path)) = parse_remote(remote)
         && !path.exists()
     {
-        create_local(&path, &spec.branch)?;
-        log(format!("Created repository {}", path.display()));
+        match create_local(&path, &spec.branch) {
+            Ok(()) => log(format!("Created repository {}", path.display())),
+            // Another task created it in the meantime: its branches are checked like any others.
+            Err(_) if path.exists() => {}
+            Err(e) => return Err(e),
+        }
     }
     push(&repo, remote, &spec.branch, credentials, log)?;
     log(format!("Pushed to {remote} (branch {})", spec.branch));
@@ -175,6 +179,7 @@ fn write_tree_of(
     source: &Path,
     log: &dyn Fn(String),
 ) -> Result<(Oid, usize), String> {
+    check_ignore_files(source)?;
     let skipped: Arc<Mutex<Vec<PathBuf>>> = Arc::default();
     let skipped_in_walk = skipped.clone();
     let mut walk = ignore::WalkBuilder::new(source);
@@ -187,11 +192,11 @@ fn write_tree_of(
         .git_exclude(false)
         .follow_links(false)
         .filter_entry(move |entry| {
-            let is_git = entry.depth() > 0 && entry.file_name().eq_ignore_ascii_case(".git");
-            if is_git && let Ok(mut skipped) = skipped_in_walk.lock() {
+            let git = is_git_metadata(entry);
+            if git && let Ok(mut skipped) = skipped_in_walk.lock() {
                 skipped.push(entry.path().to_path_buf());
             }
-            !is_git
+            !git
         });
     let mut root = Dir::default();
     let mut files = 0;
@@ -262,6 +267,32 @@ fn write_tree_of(
     Ok((tree, files))
 }
 
+/// A `.git` entry (any case, file or directory) below the source directory: git metadata, which git
+/// itself refuses in a tree.
+fn is_git_metadata(entry: &ignore::DirEntry) -> bool {
+    entry.depth() > 0 && entry.file_name().eq_ignore_ascii_case(".git")
+}
+
+/// The walk reads every `.gitignore` it meets, following links: one that is a link (to `/dev/zero`,
+/// to a file outside the workspace) or anything but a regular file is refused before it is read.
+fn check_ignore_files(source: &Path) -> Result<(), String> {
+    let mut walk = ignore::WalkBuilder::new(source);
+    walk.standard_filters(false)
+        .follow_links(false)
+        .filter_entry(|entry| !is_git_metadata(entry));
+    for entry in walk.build() {
+        let entry = entry.map_err(|e| format!("cannot read the workspace: {e}"))?;
+        if entry.file_name() == ".gitignore" && !entry.file_type().is_some_and(|t| t.is_file()) {
+            let path = entry.path();
+            return Err(format!(
+                "{} is not a regular file; publishing reads .gitignore files only when they are",
+                path.strip_prefix(source).unwrap_or(path).display()
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn insert(root: &mut Dir, relative: &Path, blob: Entry) {
     let mut dir = root;
     let parts: Vec<OsString> = relative
@@ -272,14 +303,12 @@ fn insert(root: &mut Dir, relative: &Path, blob: Entry) {
         return;
     };
     for part in parents {
-        let entry = dir
+        // The walk yields a directory's entries only after the directory itself, never as a blob.
+        let Entry::Dir(next) = dir
             .entries
             .entry(part.clone())
-            .or_insert_with(|| Entry::Dir(Dir::default()));
-        if let Entry::Blob(..) = entry {
-            *entry = Entry::Dir(Dir::default());
-        }
-        let Entry::Dir(next) = entry else {
+            .or_insert_with(|| Entry::Dir(Dir::default()))
+        else {
             return;
         };
         dir = next;
