@@ -987,6 +987,7 @@ async fn publish_github_creates_a_user_repository_with_the_token_input(pool: PgP
         input_token,
         vec![
             Expect::new("GET", "/users/jane").answer(200, json!({"login": "jane", "type": "User"})),
+            Expect::new("GET", "/user").answer(200, json!({"login": "Jane", "type": "User"})),
             Expect::new("POST", "/user/repos")
                 .body(json!({
                     "name": "notes",
@@ -1025,10 +1026,16 @@ async fn publish_github_creates_a_user_repository_with_the_token_input(pool: PgP
         .await;
     let output = result.expect("published");
     let seen = fake.finish();
-    assert_eq!(seen.len(), 5, "{seen:?}");
-    assert_eq!(seen[0], "GET /users/jane -> 200");
-    assert_eq!(seen[1], "POST /user/repos -> 201");
-    assert!(seen[2..].iter().all(|s| s.starts_with("git ")), "{seen:?}");
+    assert_eq!(seen.len(), 6, "{seen:?}");
+    assert_eq!(
+        seen[..3],
+        [
+            "GET /users/jane -> 200",
+            "GET /user -> 200",
+            "POST /user/repos -> 201"
+        ]
+    );
+    assert!(seen[3..].iter().all(|s| s.starts_with("git ")), "{seen:?}");
     assert_eq!(
         output["repoContentsUrl"],
         "https://github.test/jane/notes/blob/main"
@@ -1070,6 +1077,10 @@ async fn publish_github_reports_api_errors_clearly(pool: PgPool) {
             ),
             // The owner is a user other than the token's.
             Expect::new("GET", "/users/bob").answer(200, json!({"login": "bob", "type": "User"})),
+            Expect::new("GET", "/user").answer(200, json!({"login": "jane", "type": "User"})),
+            // GitHub creates the repository for someone else than asked.
+            Expect::new("GET", "/users/bob").answer(200, json!({"login": "bob", "type": "User"})),
+            Expect::new("GET", "/user").answer(200, json!({"login": "bob", "type": "User"})),
             Expect::new("POST", "/user/repos")
                 .body(json!({
                     "name": "svc", "private": true,
@@ -1105,7 +1116,11 @@ async fn publish_github_reports_api_errors_clearly(pool: PgPool) {
         ),
         (
             json!({"repoUrl": "github.test?owner=bob&repo=svc"}),
-            vec!["someone-else", "not bob"],
+            vec!["bob is a GitHub user other than the token's (jane)"],
+        ),
+        (
+            json!({"repoUrl": "github.test?owner=bob&repo=svc"}),
+            vec!["someone-else", "not for bob"],
         ),
         (
             json!({"repoUrl": "github.test?owner=acme&repo=svc", "access": "acme/ghosts"}),
@@ -1128,6 +1143,9 @@ async fn publish_github_reports_api_errors_clearly(pool: PgPool) {
             "POST /orgs/acme/repos -> 422",
             "GET /users/acme -> 401",
             "GET /users/bob -> 200",
+            "GET /user -> 200",
+            "GET /users/bob -> 200",
+            "GET /user -> 200",
             "POST /user/repos -> 201",
             "GET /users/acme -> 200",
             "GET /orgs/acme/teams/ghosts -> 404",

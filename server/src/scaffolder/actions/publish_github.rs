@@ -2,7 +2,8 @@
 //! `github.ts` and `helpers.ts`) against GitHub's REST API, then the same push as `publish:git`.
 //!
 //! The calls, in Backstage's order: `GET /users/{owner}` (its `type` decides between
-//! `POST /orgs/{owner}/repos` and `POST /user/repos`), `GET /orgs/{org}/teams/{team}` when `access`
+//! `POST /orgs/{owner}/repos` and `POST /user/repos`; for a user, `GET /user` first checks that the
+//! token is that user's), `GET /orgs/{org}/teams/{team}` when `access`
 //! names a team, the repository creation, `access` as an admin team or collaborator, `collaborators`
 //! and `topics` (failures there are warnings, as in Backstage), `repoVariables`, `oidcCustomization`,
 //! `subscribe`; the push; then branch protection of the default branch (a failure is a warning).
@@ -161,6 +162,20 @@ async fn run(ctx: &ActionContext<'_>) -> Result<Map<String, Value>, ActionError>
         .unwrap_or("User")
         .to_owned();
     let organization = owner_type == "Organization";
+    if !organization {
+        // POST /user/repos creates the repository for the token's own user, whoever the owner is:
+        // refuse before a repository appears in the wrong account. (Backstage does not check.)
+        let me = api
+            .call(Method::GET, &["user"], None)
+            .await
+            .map_err(|e| e.context("Cannot look up the token's GitHub user"))?;
+        let login = me.get("login").and_then(Value::as_str).unwrap_or_default();
+        if !login.eq_ignore_ascii_case(owner) {
+            return Err(ActionError::failed(format!(
+                "{owner} is a GitHub user other than the token's ({login}): a token can create repositories only for its own user or in organizations"
+            )));
+        }
+    }
 
     if let Some(Access::Team(team)) = &plan.access {
         // Backstage goes on after any other answer; the permission call below reports it.
@@ -195,7 +210,7 @@ async fn run(ctx: &ActionContext<'_>) -> Result<Map<String, Value>, ActionError>
         .unwrap_or_default();
     if !login.eq_ignore_ascii_case(owner) {
         return Err(ActionError::failed(format!(
-            "GitHub created the repository for {login:?}, not {owner}: POST /user/repos creates repositories of the token's own user"
+            "GitHub created the repository for {login:?}, not for {owner}"
         )));
     }
     let html_url = created
