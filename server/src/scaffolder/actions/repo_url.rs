@@ -318,7 +318,7 @@ pub fn host_token_with(
         Some(name) => match env(name) {
             Some(token) if !token.trim().is_empty() => Ok(Some(Secret::new(token.trim()))),
             _ => Err(RepoUrlError(format!(
-                "the token for host {} is read from the environment variable {name} (scaffolder.hosts[].token_env), which is not set",
+                "the token for host {} is read from the environment variable {name} (scaffolder.hosts[].token_env), which is not set or empty",
                 host.host
             ))),
         },
@@ -362,7 +362,7 @@ pub fn contents_location(
     config: &ScaffolderConfig,
 ) -> Option<ContentsLocation> {
     let repo = match GitRepo::parse(repo_contents_url) {
-        Ok(repo) if repo.branch.is_some() && repo_contents_url.contains('#') => repo,
+        Ok(repo) if repo.branch.is_some() => repo,
         _ => github_blob_repo(repo_contents_url, config)?,
     };
     let path = normalize_path(catalog_info_path)?;
