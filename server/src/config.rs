@@ -71,6 +71,17 @@ pub struct PublishHostConfig {
     /// in the file itself.
     #[serde(default)]
     pub token_env: Option<String>,
+    /// File holding the token instead (a mounted Kubernetes secret, say), read at every publish;
+    /// surrounding whitespace is trimmed. Wins over `token_env`. Default unset.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// User name sent with the token over https. Default `x-access-token` (GitHub's; GitLab wants
+    /// `oauth2`).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Private key for ssh remotes. Default unset: the ssh agent is asked.
+    #[serde(default)]
+    pub ssh_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -84,6 +84,7 @@ impl ScaffolderService {
         all.extend(actions::debug::actions());
         all.extend(actions::fetch::actions());
         all.extend(actions::fs::actions());
+        all.extend(actions::publish::actions());
         all.extend(actions::catalog::actions());
         let services = ActionServices {
             catalog: catalog.clone(),

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod git;
+pub mod github_fake;
 
 use std::path::{Path, PathBuf};
 

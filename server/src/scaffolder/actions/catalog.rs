@@ -38,10 +38,18 @@ impl Register {
                 "catalog:register needs catalogInfoUrl, or repoContentsUrl and catalogInfoPath",
             ));
         };
+        let path = ctx
+            .str_input("catalogInfoPath")
+            .unwrap_or("/catalog-info.yaml");
+        // A repository a publish action made (`<remote>#<branch>`, or a GitHub `.../blob/<branch>` on
+        // a configured host): registered as a git location, whose catalog files are read at the
+        // branch.
+        if let Some(location) =
+            super::repo_url::contents_location(contents, path, &ctx.services.config.scaffolder)
+        {
+            return Ok(("git", location.repository));
+        }
         if is_http(contents) {
-            let path = ctx
-                .str_input("catalogInfoPath")
-                .unwrap_or("/catalog-info.yaml");
             let joined = format!(
                 "{}/{}",
                 contents.trim_end_matches('/'),
@@ -49,7 +57,9 @@ impl Register {
             );
             Ok(("url", joined))
         } else {
-            Ok(("git", contents.to_owned()))
+            Err(ActionError::input(format!(
+                "catalog:register: repoContentsUrl {contents:?} is neither a URL nor a repository a publish action made"
+            )))
         }
     }
 }

@@ -4,14 +4,15 @@
 //! a step's `input` with the task's expressions, checks it against the action's input schema, and calls
 //! [`Action::run`] with an [`ActionContext`]; what `run` returns is the step's `output`.
 
-pub mod fetch;
-pub mod fs;
-
-use std::sync::Arc;
-
 pub mod catalog;
 pub mod debug;
+pub mod fetch;
+pub mod fs;
+pub mod publish;
 pub mod registry;
+pub mod repo_url;
+
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use serde_json::{Map, Value};
