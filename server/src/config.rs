@@ -374,10 +374,32 @@ impl Config {
         let mut config = match path {
             Some(path) => Self::from_file(path)?,
             None if Path::new("atrium.yaml").exists() => Self::from_file(Path::new("atrium.yaml"))?,
-            None => Self::default(),
+            None => Self::demo(),
         };
         config.apply_env(|name| std::env::var(name).ok())?;
         Ok(config)
+    }
+
+    /// What `atrium serve` runs without a config file: the defaults (the demo catalog) plus a place for
+    /// the demo's golden paths to publish to: repository URLs on `localhost` (`localhost?owner=o&repo=r`)
+    /// become bare repositories under `.atrium/git/` (created on first push), which the catalog may
+    /// read. A configured Atrium publishes nowhere until `scaffolder.allowed_hosts` says where.
+    pub fn demo() -> Self {
+        let mut config = Self::default();
+        let git_dir =
+            std::path::absolute(".atrium/git").unwrap_or_else(|_| PathBuf::from(".atrium/git"));
+        config.scaffolder.allowed_hosts = vec!["localhost".to_owned()];
+        config.scaffolder.hosts = vec![PublishHostConfig {
+            host: "localhost".to_owned(),
+            remote: format!("file://{}/{{owner}}/{{repo}}.git", git_dir.display()),
+            github_api_url: None,
+            token_env: None,
+            token_file: None,
+            username: None,
+            ssh_key: None,
+        }];
+        config.catalog.file_roots.push(git_dir);
+        config
     }
 
     fn from_file(path: &Path) -> anyhow::Result<Self> {

@@ -25,6 +25,27 @@ pub struct ParameterError {
     pub page: usize,
 }
 
+/// Fills in the `default` of each top-level property a page declares and `values` leaves out, as
+/// Backstage's form does before it submits: a caller of the API (a script, an agent) gets the same
+/// values a person using the form would. Nested objects are left as given.
+pub fn apply_defaults(pages: &[Value], values: &mut Value) {
+    let Some(values) = values.as_object_mut() else {
+        return;
+    };
+    for page in pages {
+        let Some(properties) = page["properties"].as_object() else {
+            continue;
+        };
+        for (name, schema) in properties {
+            if let Some(default) = schema.get("default")
+                && !values.contains_key(name)
+            {
+                values.insert(name.clone(), default.clone());
+            }
+        }
+    }
+}
+
 /// Checks `values` against every page; all errors, in page order.
 pub fn validate(pages: &[Value], values: &Value) -> Vec<ParameterError> {
     let mut errors = Vec::new();
@@ -120,6 +141,19 @@ mod tests {
             )
             .is_empty()
         );
+    }
+
+    #[test]
+    fn missing_values_take_their_defaults() {
+        let pages = [
+            json!({"properties": {"port": {"type": "integer", "default": 8080}, "name": {"type": "string"}}}),
+        ];
+        let mut values = json!({"name": "x"});
+        apply_defaults(&pages, &mut values);
+        assert_eq!(values, json!({"name": "x", "port": 8080}));
+        let mut given = json!({"port": 9000});
+        apply_defaults(&pages, &mut given);
+        assert_eq!(given, json!({"port": 9000}), "a given value is kept");
     }
 
     #[test]

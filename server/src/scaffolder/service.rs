@@ -141,11 +141,12 @@ impl ScaffolderService {
 
     pub async fn create_task(&self, request: NewTaskRequest<'_>) -> Result<Uuid, CreateError> {
         let template = self.template(request.template_ref).await?;
-        let values = if request.values.is_object() {
-            request.values
-        } else {
+        if !request.values.is_object() {
             return Err(AppError::input("values must be an object").into());
-        };
+        }
+        let mut values = request.values.clone();
+        params::apply_defaults(&template.pages, &mut values);
+        let values = &values;
         let errors = params::validate(&template.pages, values);
         if !errors.is_empty() {
             return Err(CreateError::Invalid(errors));
@@ -302,6 +303,9 @@ impl ScaffolderService {
         user_ref: &str,
     ) -> Result<Result<DryRunResult, Vec<ParameterError>>, AppError> {
         let template = Template::from_entity(template)?;
+        let mut values = values.clone();
+        params::apply_defaults(&template.pages, &mut values);
+        let values = &values;
         let errors = params::validate(&template.pages, values);
         if !errors.is_empty() {
             return Ok(Err(errors));
