@@ -5,7 +5,8 @@
 //   - the SSE endpoint GET /v2/tasks/{id}/eventstream: the client reads it
 //     with @microsoft/fetch-event-source, written for browsers; here it is read
 //     with fetch and parsed frame by frame, as a Backstage frontend's stream
-//     sees it;
+//     sees it (one test also drives the client's own EventSource path, given
+//     a minimal window/document shim for that test only);
 //   - the `status` filter of GET /v2/tasks, which the generated API client
 //     sends but ScaffolderClient.listTasks does not expose: requested with
 //     fetch in the same query form (`status=a&status=b`).
@@ -434,6 +435,33 @@ describe('GET /v2/tasks/{id}/eventstream (SSE, read with fetch)', () => {
       frames.map((f) => f.data.id),
       polled.map((e) => e.id),
     );
+  });
+
+  test("the client's own EventSource path (streamLogs without long polling), given a browser shim", async () => {
+    // @microsoft/fetch-event-source touches `window` and `document` (visibility, retry timer): give
+    // it the least of them for this test only.
+    const shimmed = ['window', 'document'].filter((name) => !(name in globalThis));
+    globalThis.window ??= { setTimeout, clearTimeout, fetch };
+    globalThis.document ??= { hidden: false, addEventListener() {}, removeEventListener() {} };
+    try {
+      const sse = newClient({ useLongPollingLogs: false });
+      const { taskId } = await sse.scaffold({
+        templateRef: 'template:default/hello-service',
+        values: { name: 'svc-eventsource' },
+      });
+      created.hello.push(taskId);
+      const events = await collectLogs(taskId, { scaffolder: sse });
+      assert.equal(events.at(-1).type, 'completion');
+      assert.equal(events.at(-1).body.output.greeting, 'Hello svc-eventsource');
+      assert.ok(messages(events).includes('Hello svc-eventsource'));
+      const polled = await collectLogs(taskId);
+      assert.deepEqual(
+        events.map((e) => e.id),
+        polled.map((e) => e.id),
+      );
+    } finally {
+      for (const name of shimmed) delete globalThis[name];
+    }
   });
 
   test('`after` skips the events already seen', async () => {
