@@ -23,7 +23,7 @@ fi
 
 # The node packages of the suites that run Backstage's own code (its catalog client, its template
 # renderer), installed exactly from their lock files (once, or when a lock changes).
-for suite in tests/catalog-client tests/scaffolder-expressions; do
+for suite in tests/catalog-client tests/scaffolder-expressions tests/scaffolder-client; do
   if [ ! -d "$suite/node_modules" ] || [ "$suite/package-lock.json" -nt "$suite/node_modules/.package-lock.json" ]; then
     npm ci --prefix "$suite" --no-audit --no-fund --loglevel=error
   fi
