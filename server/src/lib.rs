@@ -73,6 +73,7 @@ pub fn app(state: AppState) -> Router {
     let pages = home::router()
         .merge(ui::router())
         .merge(catalog::pages::router())
+        .merge(scaffolder::pages::router())
         .fallback(ui::not_found);
     let pages = http::with_limits(pages, server)
         .layer(from_fn(ui::error::render_html))

@@ -12,6 +12,7 @@
 pub mod actions;
 pub mod api;
 pub mod expr;
+pub mod pages;
 pub mod params;
 pub mod service;
 pub mod source;
