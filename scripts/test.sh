@@ -21,11 +21,13 @@ if [ -z "${DATABASE_URL:-}" ]; then
   fi
 fi
 
-# The client suite's packages, installed exactly from the lock file (once, or when the lock changes).
-suite=tests/catalog-client
-if [ ! -d "$suite/node_modules" ] || [ "$suite/package-lock.json" -nt "$suite/node_modules/.package-lock.json" ]; then
-  npm ci --prefix "$suite" --no-audit --no-fund --loglevel=error
-fi
+# The node packages of the suites that run Backstage's own code (its catalog client, its template
+# renderer), installed exactly from their lock files (once, or when a lock changes).
+for suite in tests/catalog-client tests/scaffolder-expressions tests/scaffolder-client; do
+  if [ ! -d "$suite/node_modules" ] || [ "$suite/package-lock.json" -nt "$suite/node_modules/.package-lock.json" ]; then
+    npm ci --prefix "$suite" --no-audit --no-fund --loglevel=error
+  fi
+done
 
 # Tests run in parallel (nextest: one process per test); each #[sqlx::test] gets its own database.
 cargo nextest run --workspace --no-fail-fast "$@"

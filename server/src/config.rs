@@ -17,6 +17,71 @@ pub struct Config {
     pub server: ServerConfig,
     pub database: DatabaseConfig,
     pub catalog: CatalogConfig,
+    pub scaffolder: ScaffolderConfig,
+}
+
+/// `scaffolder`: golden paths (software templates) and the tasks that run them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScaffolderConfig {
+    /// Where each task's workspace directory is made (removed when the task ends). Default
+    /// `.atrium/workspaces`.
+    pub workspace_dir: PathBuf,
+    /// Tasks one replica runs at once. Default 4.
+    pub concurrency: usize,
+    /// A claimed task whose worker sent no heartbeat for this long is taken over by another worker.
+    /// Default 30 s.
+    pub lease_seconds: u64,
+    /// Finished tasks (and their events) older than this are deleted. Default 30 days.
+    pub retention_days: u64,
+    /// Hosts that `publish:*` and `RepoUrlPicker` repository URLs may name (`repoUrl: host?owner=o&repo=r`).
+    /// Empty: none. The demo configuration allows `localhost`.
+    pub allowed_hosts: Vec<String>,
+    /// How a repository URL on each allowed host is reached for `publish:git` and `publish:github`.
+    pub hosts: Vec<PublishHostConfig>,
+}
+
+impl Default for ScaffolderConfig {
+    fn default() -> Self {
+        Self {
+            workspace_dir: PathBuf::from(".atrium/workspaces"),
+            concurrency: 4,
+            lease_seconds: 30,
+            retention_days: 30,
+            allowed_hosts: Vec::new(),
+            hosts: Vec::new(),
+        }
+    }
+}
+
+/// `scaffolder.hosts[]`: one git host templates publish to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishHostConfig {
+    /// The host as repository URLs name it (`github.com`, `git.example.com`, `localhost`).
+    pub host: String,
+    /// Git remote for `owner/repo` on this host, with `{owner}` and `{repo}` placeholders, e.g.
+    /// `https://github.com/{owner}/{repo}.git` or `file:///srv/git/{owner}/{repo}.git`.
+    pub remote: String,
+    /// GitHub REST API base URL for `publish:github` (`https://api.github.com`, or
+    /// `https://ghe.example.com/api/v3`). Unset: `publish:github` refuses this host.
+    #[serde(default)]
+    pub github_api_url: Option<String>,
+    /// Environment variable holding the token used to create repositories and push. Secrets never sit
+    /// in the file itself.
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// File holding the token instead (a mounted Kubernetes secret, say), read at every publish;
+    /// surrounding whitespace is trimmed. Wins over `token_env`. Default unset.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// User name sent with the token over https. Default `x-access-token` (GitHub's; GitLab wants
+    /// `oauth2`).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Private key for ssh remotes. Default unset: the ssh agent is asked.
+    #[serde(default)]
+    pub ssh_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -309,10 +374,32 @@ impl Config {
         let mut config = match path {
             Some(path) => Self::from_file(path)?,
             None if Path::new("atrium.yaml").exists() => Self::from_file(Path::new("atrium.yaml"))?,
-            None => Self::default(),
+            None => Self::demo(),
         };
         config.apply_env(|name| std::env::var(name).ok())?;
         Ok(config)
+    }
+
+    /// What `atrium serve` runs without a config file: the defaults (the demo catalog) plus a place for
+    /// the demo's golden paths to publish to: repository URLs on `localhost` (`localhost?owner=o&repo=r`)
+    /// become bare repositories under `.atrium/git/` (created on first push), which the catalog may
+    /// read. A configured Atrium publishes nowhere until `scaffolder.allowed_hosts` says where.
+    pub fn demo() -> Self {
+        let mut config = Self::default();
+        let git_dir =
+            std::path::absolute(".atrium/git").unwrap_or_else(|_| PathBuf::from(".atrium/git"));
+        config.scaffolder.allowed_hosts = vec!["localhost".to_owned()];
+        config.scaffolder.hosts = vec![PublishHostConfig {
+            host: "localhost".to_owned(),
+            remote: format!("file://{}/{{owner}}/{{repo}}.git", git_dir.display()),
+            github_api_url: None,
+            token_env: None,
+            token_file: None,
+            username: None,
+            ssh_key: None,
+        }];
+        config.catalog.file_roots.push(git_dir);
+        config
     }
 
     fn from_file(path: &Path) -> anyhow::Result<Self> {

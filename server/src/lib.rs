@@ -13,6 +13,7 @@ pub mod health;
 mod home;
 pub mod http;
 pub mod net;
+pub mod scaffolder;
 pub mod state;
 pub mod telemetry;
 pub mod tls;
@@ -48,17 +49,31 @@ pub fn app(state: AppState) -> Router {
             catalog::api::router().layer(from_fn(error::render_json)),
         )
         .nest(
+            "/scaffolder",
+            scaffolder::api::router().layer(from_fn(error::render_json)),
+        )
+        .nest(
             "/atrium",
             catalog::api::atrium_router().layer(from_fn(error::render_json)),
         )
         .fallback(api_not_found);
     let api = http::with_limits(api, server).layer(from_fn(telemetry::record_http_metrics));
+    // The long poll and the event stream wait on purpose: outside the request time limit, each bounds
+    // its own wait.
+    let streams = Router::new()
+        .nest(
+            "/api/scaffolder",
+            scaffolder::api::streams().layer(from_fn(error::render_json)),
+        )
+        .layer(from_fn(telemetry::record_http_metrics));
     let api = Router::new()
         .nest("/api", api)
-        .layer(from_fn(error::render_json));
+        .layer(from_fn(error::render_json))
+        .merge(streams);
     let pages = home::router()
         .merge(ui::router())
         .merge(catalog::pages::router())
+        .merge(scaffolder::pages::router())
         .fallback(ui::not_found);
     let pages = http::with_limits(pages, server)
         .layer(from_fn(ui::error::render_html))

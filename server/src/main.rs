@@ -216,7 +216,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     state.catalog.sync_configured_locations().await?;
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    let workers = state.catalog.spawn_workers(shutdown_rx);
+    let workers = state.catalog.spawn_workers(shutdown_rx.clone());
+    let task_workers = state.scaffolder.spawn_workers(shutdown_rx);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -227,6 +228,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!("shutting down: letting catalog workers finish their current batch");
     let _ = shutdown_tx.send(true);
     let _ = workers.await;
+    let _ = task_workers.await;
     Ok(())
 }
 

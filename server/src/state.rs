@@ -7,12 +7,14 @@ use sqlx::PgPool;
 
 use crate::catalog::CatalogService;
 use crate::config::Config;
+use crate::scaffolder::ScaffolderService;
 
 #[derive(Clone)]
 pub struct AppState {
     pub db: PgPool,
     pub config: Arc<Config>,
     pub catalog: CatalogService,
+    pub scaffolder: ScaffolderService,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
@@ -20,10 +22,12 @@ impl AppState {
     pub fn new(db: PgPool, config: Config) -> anyhow::Result<Self> {
         let config = Arc::new(config);
         let catalog = CatalogService::new(db.clone(), config.clone())?;
+        let scaffolder = ScaffolderService::new(db.clone(), config.clone(), catalog.clone());
         Ok(Self {
             db,
             config,
             catalog,
+            scaffolder,
             metrics: crate::telemetry::metrics_handle(),
         })
     }
@@ -38,5 +42,11 @@ impl FromRef<AppState> for PgPool {
 impl FromRef<AppState> for CatalogService {
     fn from_ref(state: &AppState) -> Self {
         state.catalog.clone()
+    }
+}
+
+impl FromRef<AppState> for ScaffolderService {
+    fn from_ref(state: &AppState) -> Self {
+        state.scaffolder.clone()
     }
 }

@@ -35,11 +35,15 @@ fn modules(src: &Path) -> BTreeMap<Vec<String>, PathBuf> {
     found
 }
 
-/// The part of the house a module belongs to: `catalog::x` inside the catalog, else the top module.
+/// Feature modules, whose parts are told apart.
+const FEATURES: [&str; 2] = ["catalog", "scaffolder"];
+
+/// The part of the house a module belongs to: `catalog::x` or `scaffolder::x` inside a feature, else
+/// the top module. (A feature's handlers sit above `state`, its service below it.)
 fn part_of(module: &[String]) -> String {
     match module {
         [] => "crate".to_owned(),
-        [first, second, ..] if first == "catalog" => format!("catalog::{second}"),
+        [first, second, ..] if FEATURES.contains(&first.as_str()) => format!("{first}::{second}"),
         [first, ..] => first.clone(),
     }
 }

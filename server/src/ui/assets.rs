@@ -18,6 +18,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         "image/svg+xml",
         include_bytes!("../../../web/static/favicon.svg"),
     ),
+    (
+        "task.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../web/static/task.js"),
+    ),
 ];
 
 pub async fn serve_static(Path(file): Path<String>) -> Response {

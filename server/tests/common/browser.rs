@@ -109,6 +109,15 @@ impl Drop for Portal {
 
 impl Portal {
     pub async fn start(pool: PgPool, workspace: &Path) -> Self {
+        Self::start_with(pool, workspace, |_| {}).await
+    }
+
+    /// As `start`, with the configuration adjusted first (scaffolder hosts, say).
+    pub async fn start_with(
+        pool: PgPool,
+        workspace: &Path,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Self {
         atrium::tls::install_crypto_provider();
         let extra_root = tempfile::tempdir().expect("tempdir");
         let catalog_root = workspace.join("catalog");
@@ -121,6 +130,8 @@ impl Portal {
             },
             ..Config::default()
         };
+        let mut config = config;
+        adjust(&mut config);
         let state = AppState::new(pool, config).expect("state");
         state
             .catalog

@@ -4,10 +4,11 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod git;
+pub mod github_fake;
 
 use std::path::{Path, PathBuf};
 
-use atrium::config::{CatalogConfig, Config, GitConfig, OrphanPolicy};
+use atrium::config::{CatalogConfig, Config, GitConfig, OrphanPolicy, ScaffolderConfig};
 use atrium::{AppState, app};
 use axum::Router;
 use axum::body::Body;
@@ -36,6 +37,11 @@ impl TestApp {
 
     /// A test app whose catalog config `adjust` may change (allowlists, orphan policy...).
     pub async fn with_config(pool: PgPool, adjust: impl FnOnce(&mut CatalogConfig)) -> Self {
+        Self::with_full_config(pool, |config| adjust(&mut config.catalog)).await
+    }
+
+    /// A test app whose whole config `adjust` may change. Task workspaces live in the temporary root.
+    pub async fn with_full_config(pool: PgPool, adjust: impl FnOnce(&mut Config)) -> Self {
         let root = tempfile::tempdir().expect("tempdir");
         let mut config = Config {
             catalog: CatalogConfig {
@@ -48,10 +54,16 @@ impl TestApp {
                 },
                 ..CatalogConfig::default()
             },
+            scaffolder: ScaffolderConfig {
+                workspace_dir: root.path().join(".workspaces"),
+                ..ScaffolderConfig::default()
+            },
             ..Config::default()
         };
-        adjust(&mut config.catalog);
+        adjust(&mut config);
         let state = AppState::new(pool, config).expect("state");
+        // Long polls and event streams hear of new task events as a server's would.
+        state.scaffolder.spawn_listener();
         let router = app(state.clone());
         Self {
             state,

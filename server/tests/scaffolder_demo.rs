@@ -1,0 +1,214 @@
+//! The demo catalog's golden path "Python FastAPI service", as a newcomer runs it: dry run, then a real
+//! run that renders the skeleton, publishes it with `publish:git` to a local bare repository and
+//! registers the new component in the catalog.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use atrium::config::PublishHostConfig;
+use axum::http::StatusCode;
+use base64::Engine;
+use common::TestApp;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+async fn demo_app(pool: PgPool, git_dir: &Path) -> TestApp {
+    let catalog = std::fs::canonicalize(common::workspace_root().join("catalog")).expect("catalog");
+    let git_dir = git_dir.to_path_buf();
+    let app = TestApp::with_full_config(pool, |config| {
+        config.catalog.file_roots.push(catalog.clone());
+        config.catalog.file_roots.push(git_dir.clone());
+        config.scaffolder.allowed_hosts = vec!["localhost".to_owned()];
+        config.scaffolder.hosts = vec![PublishHostConfig {
+            host: "localhost".to_owned(),
+            remote: format!("file://{}/{{owner}}/{{repo}}.git", git_dir.display()),
+            github_api_url: None,
+            token_env: None,
+            token_file: None,
+            username: None,
+            ssh_key: None,
+        }];
+    })
+    .await;
+    app.state
+        .catalog
+        .add_location("file", &catalog.join("all.yaml").display().to_string())
+        .await
+        .expect("demo catalog");
+    app.process().await;
+    app
+}
+
+fn values() -> Value {
+    json!({
+        "name": "orders-api",
+        "description": "Takes orders",
+        "owner": "group:default/payments-team",
+        "system": "system:default/payments",
+        "repoUrl": "localhost?owner=northwind&repo=orders-api",
+    })
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(["-C", &dir.display().to_string()])
+        .args(args)
+        .output()
+        .expect("git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn the_python_service_golden_path_publishes_and_registers_a_component(pool: PgPool) {
+    let git_dir = tempfile::tempdir().expect("tempdir");
+    let git_dir = std::fs::canonicalize(git_dir.path()).expect("canonical");
+    let app = demo_app(pool, &git_dir).await;
+
+    let response = app
+        .post(
+            "/api/scaffolder/v2/tasks",
+            json!({"templateRef": "template:default/python-fastapi-service", "values": values()}),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
+    let id = response.body["id"].as_str().expect("id").to_owned();
+    app.state.scaffolder.run_until_idle().await.expect("run");
+
+    let task = app.get(&format!("/api/scaffolder/v2/tasks/{id}")).await;
+    let events = app
+        .get(&format!("/api/scaffolder/v2/tasks/{id}/events"))
+        .await;
+    assert_eq!(task.body["status"], "completed", "{:#}", events.body);
+    assert_eq!(
+        task.body["spec"]["parameters"]["port"], 8080,
+        "schema defaults filled in"
+    );
+    let completion = events
+        .body
+        .as_array()
+        .expect("events")
+        .last()
+        .expect("completion")
+        .clone();
+    let output = &completion["body"]["output"];
+    assert_eq!(
+        output["links"][1]["entityRef"],
+        "component:default/orders-api"
+    );
+    assert!(
+        output["text"][0]["content"]
+            .as_str()
+            .expect("text")
+            .contains("port 8080"),
+        "{output}"
+    );
+
+    // The repository holds the rendered skeleton on main.
+    let bare = git_dir.join("northwind/orders-api.git");
+    let files = git(&bare, &["ls-tree", "-r", "--name-only", "main"]);
+    for file in [
+        "catalog-info.yaml",
+        "Dockerfile",
+        "deploy/kubernetes.yaml",
+        "src/app/main.py",
+    ] {
+        assert!(files.lines().any(|l| l == file), "{file} in {files}");
+    }
+    let catalog_info = git(&bare, &["show", "main:catalog-info.yaml"]);
+    assert!(catalog_info.contains("name: orders-api"), "{catalog_info}");
+    assert!(
+        catalog_info.contains("github.com/project-slug: northwind/orders-api"),
+        "{catalog_info}"
+    );
+    assert!(!catalog_info.contains("${{"), "{catalog_info}");
+
+    // And the catalog serves the new component once it has read the repository.
+    app.process().await;
+    let entity = app.entity("component", "orders-api").await;
+    assert_eq!(entity["spec"]["owner"], "group:default/payments-team");
+    assert!(
+        entity["relations"]
+            .as_array()
+            .expect("relations")
+            .iter()
+            .any(|r| r["type"] == "partOf" && r["targetRef"] == "system:default/payments"),
+        "{entity:#}"
+    );
+}
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn a_dry_run_renders_the_skeleton_without_publishing(pool: PgPool) {
+    let git_dir = tempfile::tempdir().expect("tempdir");
+    let git_dir = std::fs::canonicalize(git_dir.path()).expect("canonical");
+    let app = demo_app(pool, &git_dir).await;
+    let template = app.entity("template", "python-fastapi-service").await;
+    // The template's own files, as Backstage's template editor sends them.
+    let skeleton_root = common::workspace_root().join("catalog/templates/python-fastapi-service");
+    let mut contents = Vec::new();
+    let mut stack = vec![skeleton_root.join("skeleton")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let relative = path
+                    .strip_prefix(&skeleton_root)
+                    .expect("inside")
+                    .display()
+                    .to_string();
+                let bytes = std::fs::read(&path).expect("read");
+                contents.push(json!({"path": relative, "base64Content": base64::engine::general_purpose::STANDARD.encode(bytes)}));
+            }
+        }
+    }
+    let response = app
+        .post(
+            "/api/scaffolder/v2/dry-run",
+            json!({"template": template, "values": values(), "directoryContents": contents}),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    let files = response.body["directoryContents"]
+        .as_array()
+        .expect("files");
+    let info = files
+        .iter()
+        .find(|f| f["path"] == "catalog-info.yaml")
+        .expect("catalog-info.yaml rendered");
+    let text = base64::engine::general_purpose::STANDARD
+        .decode(info["base64Content"].as_str().expect("content"))
+        .expect("base64");
+    assert!(String::from_utf8_lossy(&text).contains("name: orders-api"));
+    let log: Vec<String> = response.body["log"]
+        .as_array()
+        .expect("log")
+        .iter()
+        .map(|e| e["body"]["message"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(
+        log.contains(&"Skipping because publish:git does not support dry-run".to_owned()),
+        "{log:#?}"
+    );
+    assert!(
+        log.contains(&"Skipping because catalog:register does not support dry-run".to_owned()),
+        "{log:#?}"
+    );
+    assert_eq!(response.body["steps"].as_array().map(Vec::len), Some(4));
+    // Nothing was published or registered.
+    assert!(!git_dir.join("northwind").exists());
+    let locations = app.get("/api/catalog/locations").await;
+    assert_eq!(
+        locations.body.as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        locations.body
+    );
+}
