@@ -471,6 +471,133 @@ async fn a_read_longer_than_the_lease_is_still_stored(pool: PgPool) {
         .await;
 }
 
+/// A golden path run by one replica that is killed with SIGKILL in the middle of a step is taken over
+/// by another once the lease runs out, and finished there: the step with a side effect that was done
+/// (registering a location) is not done again, the interrupted one runs again, and the task completes.
+#[sqlx::test(migrations = false)]
+async fn a_task_whose_replica_is_killed_mid_step_is_finished_by_another(pool: PgPool) {
+    let mut cluster = Cluster::new(&pool);
+    let registered = cluster.write("made.yaml", &component("made-by-template", "made", None));
+    let template = cluster.write(
+        "template.yaml",
+        &format!(
+            "apiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nmetadata:\n  name: slow\nspec:\n  owner: team-a\n  type: service\n  steps:\n    - id: register\n      action: catalog:register\n      input:\n        catalogInfoUrl: file:{}\n    - id: wait\n      action: debug:wait\n      input:\n        milliseconds: 2000\n    - id: last\n      action: debug:log\n      input:\n        message: last step ran\n",
+            registered.display()
+        ),
+    );
+    let workspaces = cluster.dir.path().join("workspaces");
+    cluster.configure_with(
+        json!({"locations": [{"type": "file", "target": template}]}),
+        json!({"scaffolder": {"lease_seconds": 3, "workspace_dir": workspaces}}),
+    );
+    let replicas = cluster.start(2).await;
+    cluster
+        .wait_until("the template to be served", async || {
+            cluster
+                .get(
+                    replicas[0],
+                    "/api/catalog/entities/by-name/template/default/slow",
+                )
+                .await
+                .map(|_| ())
+        })
+        .await;
+    let created: Value = cluster
+        .http
+        .post(cluster.url(replicas[0], "/api/scaffolder/v2/tasks"))
+        .json(&json!({"templateRef": "template:default/slow", "values": {}}))
+        .send()
+        .await
+        .expect("create task")
+        .json()
+        .await
+        .expect("json");
+    let id = created["id"].as_str().expect("task id").to_owned();
+    let events = format!("/api/scaffolder/v2/tasks/{id}/events");
+
+    // Whoever claimed it is in the wait step: kill that replica.
+    let owner = cluster
+        .wait_until("the task to be in its wait step", async || {
+            let all = cluster.get(replicas[0], &events).await?;
+            let waiting = all
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|e| e["body"]["message"] == "Beginning step debug:wait");
+            let owner: Option<String> =
+                sqlx::query_scalar("select lease_owner from scaffolder_task where id = $1::uuid")
+                    .bind(&id)
+                    .fetch_one(&pool)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            match (waiting, owner) {
+                (true, Some(owner)) => Ok(owner),
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .await;
+    let victim = replicas
+        .iter()
+        .copied()
+        .find(|&r| owner.starts_with(&format!("{}-", cluster.name(r))))
+        .unwrap_or_else(|| panic!("no replica owns {owner}"));
+    let survivor = replicas
+        .iter()
+        .copied()
+        .find(|&r| r != victim)
+        .expect("two replicas");
+    cluster.kill(victim);
+
+    let task = cluster
+        .wait_until("the survivor to finish the task", async || {
+            let task = cluster
+                .get(survivor, &format!("/api/scaffolder/v2/tasks/{id}"))
+                .await?;
+            if task["status"] == "completed" {
+                Ok(task)
+            } else {
+                Err(task["status"].to_string())
+            }
+        })
+        .await;
+    let all = cluster.get_ok(survivor, &events).await;
+    let messages: Vec<String> = all
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["type"].as_str().unwrap_or(""),
+                e["body"]["message"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    let count = |m: &str| messages.iter().filter(|x| x.as_str() == m).count();
+    assert_eq!(
+        count("log Beginning step catalog:register"),
+        1,
+        "{messages:#?}"
+    );
+    assert_eq!(count("log Beginning step debug:wait"), 2, "{messages:#?}");
+    assert_eq!(count("recovered Task recovered"), 1, "{messages:#?}");
+    assert_eq!(count("log last step ran"), 1, "{messages:#?}");
+    assert_eq!(
+        task["state"]["steps"]["register"]["output"]["entityRef"],
+        "component:default/made-by-template"
+    );
+    let token: i64 =
+        sqlx::query_scalar("select lease_token from scaffolder_task where id = $1::uuid")
+            .bind(&id)
+            .fetch_one(&pool)
+            .await
+            .expect("token");
+    assert_eq!(
+        token, 2,
+        "claimed twice: by the victim, then by the survivor"
+    );
+}
+
 fn component(name: &str, description: &str, depends_on: Option<&str>) -> String {
     let depends_on = depends_on
         .map(|d| format!("  dependsOn: [component:{d}]\n"))
@@ -588,6 +715,11 @@ impl Cluster {
     /// Writes `atrium.yaml` for the replicas started afterwards: `catalog` fields over test defaults. The
     /// file is JSON, which is YAML.
     fn configure(&self, catalog: Value) {
+        self.configure_with(catalog, json!({}));
+    }
+
+    /// `configure`, plus other top-level sections (`scaffolder`) as given.
+    fn configure_with(&self, catalog: Value, sections: Value) {
         let mut settings = json!({
             "file_roots": [self.dir.path().join("catalog")],
             "locations": [],
@@ -598,7 +730,10 @@ impl Cluster {
             settings[key] = value.clone();
         }
         // Three replicas per test and two tests at once must stay well below Postgres' 100 connections.
-        let config = json!({"database": {"max_connections": 6}, "catalog": settings});
+        let mut config = json!({"database": {"max_connections": 6}, "catalog": settings});
+        for (key, value) in sections.as_object().expect("sections") {
+            config[key] = value.clone();
+        }
         std::fs::write(self.config_path(), config.to_string()).expect("write config");
     }
 
@@ -651,6 +786,8 @@ impl Cluster {
             .arg(self.config_path())
             .env("DATABASE_URL", &self.database_url)
             .env("ATRIUM_LISTEN", format!("127.0.0.1:{port}"))
+            // Names the replica in the task leases it takes (`lease_owner`).
+            .env("HOSTNAME", &name)
             .env("RUST_LOG", "info,atrium=debug,sqlx=warn,tower_http=warn")
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
