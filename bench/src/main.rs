@@ -6,6 +6,7 @@ mod generate;
 mod git;
 mod load;
 mod server;
+mod tasks;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -75,6 +76,16 @@ struct Args {
     /// push-to-visible, an unchanged refresh cycle and large fan-outs too.
     #[arg(long)]
     git: bool,
+    /// Measure the scaffolder's task engine instead of the catalog: two replicas, --task-count trivial
+    /// tasks, POST-to-first-event latency, and the task list over --task-history finished tasks.
+    #[arg(long)]
+    tasks: bool,
+    /// With --tasks: how many trivial tasks the throughput run posts.
+    #[arg(long, default_value_t = 2000)]
+    task_count: usize,
+    /// With --tasks: finished tasks in the table while the task list is measured.
+    #[arg(long, default_value_t = 100_000)]
+    task_history: usize,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -268,6 +279,28 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         )
     })?;
     let (db_name, admin) = admin_url(&args.database_url)?;
+    if args.tasks {
+        let dir = make_dir()?;
+        let settings = tasks::TaskSettings {
+            tasks: args.task_count,
+            history: args.task_history,
+            concurrency: args.concurrency,
+            seed: args.seed,
+        };
+        tasks::run(
+            &atrium,
+            &args.database_url,
+            &admin,
+            &db_name,
+            &dir,
+            &settings,
+        )
+        .await?;
+        if !args.keep {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        return Ok(true);
+    }
     // A file holds at most 1000 YAML documents (the server's limit); keep well under it.
     let files = args.files.max(args.entities.div_ceil(500)).max(1);
     if files != args.files {

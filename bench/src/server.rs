@@ -35,8 +35,19 @@ impl Server {
         dir: &Path,
         source: &CatalogSource,
     ) -> anyhow::Result<Self> {
+        Self::spawn_logging_to(atrium, database_url, dir, source, "atrium.log")
+    }
+
+    /// `spawn`, writing the log to `dir/<log_name>`: several replicas can share one directory.
+    pub fn spawn_logging_to(
+        atrium: &Path,
+        database_url: &str,
+        dir: &Path,
+        source: &CatalogSource,
+        log_name: &str,
+    ) -> anyhow::Result<Self> {
         let port = free_port()?;
-        let log = dir.join("atrium.log");
+        let log = dir.join(log_name);
         let out =
             std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         let err = out.try_clone()?;

@@ -560,6 +560,13 @@ async fn finished_tasks_older_than_the_retention_are_pruned(pool: PgPool) {
     .await
     .expect("age");
     assert_eq!(app.state.scaffolder.prune().await.expect("prune"), 1);
+    let left = app.get("/api/scaffolder/v2/tasks?status=cancelled").await;
+    assert_eq!(
+        left.body["totalTasks"], 1,
+        "the pruned task is no longer counted"
+    );
+    let all = app.get("/api/scaffolder/v2/tasks").await;
+    assert_eq!(all.body["totalTasks"], 2);
     assert_eq!(
         app.get(&format!("/api/scaffolder/v2/tasks/{old}"))
             .await
