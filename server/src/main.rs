@@ -222,6 +222,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(address = %listener.local_addr()?, "atrium is serving");
+    // No Nagle delay: a streamed response (the task event stream) writes its headers and then each
+    // event separately, and with Nagle each small write after the first waits for the peer's delayed
+    // ACK (40 ms on Linux).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, atrium::app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;

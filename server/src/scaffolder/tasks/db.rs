@@ -110,10 +110,12 @@ pub async fn secrets(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<V
 
 /// Columns `GET /v2/tasks` may sort on: the API name and the column. Anything else is refused before
 /// SQL is built.
+/// Qualified with the table's alias: a bare `created_at` would name the formatted text the select
+/// list outputs under that name, and sort every row by it instead of reading the index.
 pub const ORDER_FIELDS: [(&str, &str); 3] = [
-    ("created_at", "created_at"),
-    ("status", "status"),
-    ("created_by", "created_by"),
+    ("created_at", "t.created_at"),
+    ("status", "t.status"),
+    ("created_by", "t.created_by"),
 ];
 
 /// Filters, order and page of `GET /v2/tasks`.
@@ -153,7 +155,7 @@ pub async fn list_tasks(
         iso!("created_at"),
         " as created_at, ",
         iso!("last_heartbeat_at"),
-        " as last_heartbeat_at from scaffolder_task"
+        " as last_heartbeat_at from scaffolder_task t"
     ));
     push_filters(&mut query, list);
     query.push(" order by ");
@@ -163,7 +165,7 @@ pub async fn list_tasks(
             .push(*column)
             .push(if *descending { " desc, " } else { " asc, " });
     }
-    query.push("created_at desc, id");
+    query.push("t.created_at desc, t.id");
     if let Some(limit) = list.limit {
         query.push(" limit ").push_bind(limit);
     }
