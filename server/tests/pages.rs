@@ -386,6 +386,11 @@ async fn model_and_template_pages(pool: PgPool) {
             "Publish publish publish:git"
         ]
     );
+    assert_eq!(
+        template.attrs("a.run-template", "href"),
+        ["/create/templates/default/new-service"],
+        "the template page leads to its form"
+    );
 }
 
 #[sqlx::test(migrator = "atrium::MIGRATOR")]

@@ -287,7 +287,7 @@ fn kind_section(
             chart_label_width: model::CHART_LABEL_WIDTH,
             chart_bar_max: model::CHART_BAR_MAX,
         }),
-        "template" => KindSection::Template(template::template_view(spec)),
+        "template" => KindSection::Template(template::template_view(entity)),
         "group" => KindSection::Group(GroupSection {
             members: related.links_of("hasMember"),
             owned: related.links_of("ownerOf"),

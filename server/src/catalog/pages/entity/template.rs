@@ -24,11 +24,20 @@ pub struct TemplateAction {
 }
 
 pub struct TemplateView {
+    /// The scaffolder's form for this template (`/create/templates/{namespace}/{name}`).
+    pub run_href: String,
     pub parameters: Vec<TemplateStep>,
     pub steps: Vec<TemplateAction>,
 }
 
-pub fn template_view(spec: &Value) -> TemplateView {
+pub fn template_view(entity: &Value) -> TemplateView {
+    let spec = &entity["spec"];
+    let metadata = &entity["metadata"];
+    let run_href = format!(
+        "/create/templates/{}/{}",
+        urlencoding_segment(metadata["namespace"].as_str().unwrap_or("default")),
+        urlencoding_segment(metadata["name"].as_str().unwrap_or_default())
+    );
     // `parameters` is one JSON Schema object or a list of pages.
     let pages: Vec<&Value> = match &spec["parameters"] {
         Value::Array(pages) => pages.iter().collect(),
@@ -70,5 +79,15 @@ pub fn template_view(spec: &Value) -> TemplateView {
             action: text(&step["action"]),
         })
         .collect();
-    TemplateView { parameters, steps }
+    TemplateView {
+        run_href,
+        parameters,
+        steps,
+    }
+}
+
+/// A path segment: names are `[a-zA-Z0-9._-]` by validation, but keep the link well-formed whatever
+/// the entity holds.
+fn urlencoding_segment(segment: &str) -> String {
+    url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
 }
