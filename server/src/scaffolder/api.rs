@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -24,12 +24,15 @@ use super::service::{CreateError, GUEST_USER_REF, NewTaskRequest, ScaffolderServ
 use super::tasks::db::{EventRow, ORDER_FIELDS, TaskList, TaskRow};
 use crate::error::{AppError, OwnErrorBody};
 use crate::http::{ApiJson, Path, QueryParams};
-use crate::state::AppState;
 
 /// How long `GET /v2/tasks/{id}/events` waits for a first new event, as Backstage's does.
 const LONG_POLL: Duration = Duration::from_secs(30);
 
-pub fn router() -> Router<AppState> {
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    ScaffolderService: FromRef<S>,
+{
     Router::new()
         .route("/v2/tasks", post(create_task).get(list_tasks))
         .route("/v2/tasks/{id}", get(get_task))
@@ -44,7 +47,11 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The routes that wait: mounted without the request time limit.
-pub fn streams() -> Router<AppState> {
+pub fn streams<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    ScaffolderService: FromRef<S>,
+{
     Router::new()
         .route("/v2/tasks/{id}/events", get(task_events))
         .route("/v2/tasks/{id}/eventstream", get(task_event_stream))

@@ -112,6 +112,16 @@ impl ScaffolderService {
         }
     }
 
+    /// The catalog the scaffolder reads templates and pickers from.
+    pub fn catalog(&self) -> &CatalogService {
+        &self.catalog
+    }
+
+    /// Hosts repository URLs may name (`scaffolder.allowed_hosts`): the form's host choices.
+    pub fn allowed_hosts(&self) -> &[String] {
+        &self.config.scaffolder.allowed_hosts
+    }
+
     pub fn actions(&self) -> &ActionRegistry {
         &self.engine.actions
     }

@@ -19,10 +19,10 @@ use crate::catalog::pages::view::{EntitySummary, entity_href};
 use crate::catalog::service::parse_stored;
 use crate::error::AppError;
 use crate::http::Path;
+use crate::scaffolder::ScaffolderService;
 use crate::scaffolder::params::{self, ParameterError};
 use crate::scaffolder::service::{CreateError, GUEST_USER_REF, NewTaskRequest};
 use crate::scaffolder::template::Template;
-use crate::state::AppState;
 
 /// Entities one picker offers at most.
 const MAX_PICKER_OPTIONS: i64 = 500;
@@ -41,31 +41,30 @@ pub struct FormPage {
     field_errors: usize,
 }
 
-async fn load(state: &AppState, namespace: &str, name: &str) -> Result<Template, AppError> {
-    state
-        .scaffolder
+async fn load(
+    scaffolder: &ScaffolderService,
+    namespace: &str,
+    name: &str,
+) -> Result<Template, AppError> {
+    scaffolder
         .template(&format!("template:{namespace}/{name}"))
         .await
         .map_err(|e| e.suggest("/create", "Choose another template"))
 }
 
 async fn render(
-    state: &AppState,
+    scaffolder: &ScaffolderService,
     template: &Template,
     values: &Value,
     errors: &[ParameterError],
 ) -> Result<FormPage, AppError> {
     let metadata = &template.entity["metadata"];
     let summary = EntitySummary::from_entity(&template.entity);
-    let mut pages = fields::pages(
-        &template.pages,
-        values,
-        &state.config.scaffolder.allowed_hosts,
-    );
+    let mut pages = fields::pages(&template.pages, values, scaffolder.allowed_hosts());
     for field in pages.iter_mut().flat_map(|p| p.fields.iter_mut()) {
         if let Some(picker) = &field.picker {
             let chosen = fields::display(&values[field.name.as_str()]);
-            field.options = picker_options(&state.catalog, picker, &chosen).await?;
+            field.options = picker_options(scaffolder.catalog(), picker, &chosen).await?;
         }
     }
     let mut unplaced = Vec::new();
@@ -184,26 +183,25 @@ async fn picker_options(
 }
 
 pub async fn show_form(
-    State(state): State<AppState>,
+    State(scaffolder): State<ScaffolderService>,
     Path((namespace, name)): Path<(String, String)>,
 ) -> Result<FormPage, AppError> {
-    let template = load(&state, &namespace, &name).await?;
+    let template = load(&scaffolder, &namespace, &name).await?;
     let mut values = json!({});
     params::apply_defaults(&template.pages, &mut values);
-    render(&state, &template, &values, &[]).await
+    render(&scaffolder, &template, &values, &[]).await
 }
 
 pub async fn submit_form(
-    State(state): State<AppState>,
+    State(scaffolder): State<ScaffolderService>,
     Path((namespace, name)): Path<(String, String)>,
     headers: HeaderMap,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     crate::ui::csrf::check_same_origin(&headers)?;
-    let template = load(&state, &namespace, &name).await?;
+    let template = load(&scaffolder, &namespace, &name).await?;
     let values = fields::values_from_form(&template.pages, &form);
-    let created = state
-        .scaffolder
+    let created = scaffolder
         .create_task(NewTaskRequest {
             template_ref: &template.entity_ref,
             values: &values,
@@ -215,12 +213,12 @@ pub async fn submit_form(
     match created {
         Ok(id) => Ok(Redirect::to(&task_href(id)).into_response()),
         // The form comes back as 200: it is the page to correct and send again.
-        Err(CreateError::Invalid(errors)) => Ok(render(&state, &template, &values, &errors)
+        Err(CreateError::Invalid(errors)) => Ok(render(&scaffolder, &template, &values, &errors)
             .await?
             .into_response()),
         // Refusals the person can act on (a template that is not valid, say) show on the form.
         Err(CreateError::Other(error)) if !error.status().is_server_error() => {
-            let mut page = render(&state, &template, &values, &[]).await?;
+            let mut page = render(&scaffolder, &template, &values, &[]).await?;
             page.errors.push(error.public_message());
             Ok(page.into_response())
         }

@@ -16,9 +16,18 @@ mod task;
 use axum::Router;
 use axum::routing::{get, post};
 
-use crate::state::AppState;
+use axum::extract::FromRef;
 
-pub fn router() -> Router<AppState> {
+use crate::catalog::CatalogService;
+use crate::scaffolder::ScaffolderService;
+
+/// The pages, for any router state that holds the two services (the scaffolder sits below `state`).
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    ScaffolderService: FromRef<S>,
+    CatalogService: FromRef<S>,
+{
     Router::new()
         .route("/create", get(gallery::list_templates))
         .route(
