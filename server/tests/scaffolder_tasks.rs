@@ -53,6 +53,28 @@ async fn events(app: &TestApp, id: Uuid) -> Vec<Value> {
     response.body.as_array().expect("events").clone()
 }
 
+/// Follows the task's events with the long poll (no sleeps) until one carries `message`.
+async fn wait_for_message(app: &TestApp, id: Uuid, message: &str) {
+    let mut after = 0;
+    loop {
+        let batch = app
+            .get(&format!(
+                "/api/scaffolder/v2/tasks/{id}/events?after={after}"
+            ))
+            .await;
+        for event in batch
+            .body
+            .as_array()
+            .unwrap_or_else(|| panic!("events: {}", batch.body))
+        {
+            after = event["id"].as_i64().expect("id");
+            if event["body"]["message"] == message {
+                return;
+            }
+        }
+    }
+}
+
 fn messages(events: &[Value]) -> Vec<String> {
     events
         .iter()
@@ -229,24 +251,7 @@ async fn a_cancel_during_a_step_stops_at_the_step_boundary_and_stays_cancelled(p
     let scaffolder = app.state.scaffolder.clone();
     let run = tokio::spawn(async move { scaffolder.run_one().await });
     // Wait (long poll, no sleep) until the first step has begun, then cancel.
-    let mut after = 0;
-    'waiting: loop {
-        let batch = app
-            .get(&format!(
-                "/api/scaffolder/v2/tasks/{id}/events?after={after}"
-            ))
-            .await;
-        for event in batch
-            .body
-            .as_array()
-            .unwrap_or_else(|| panic!("events: {}", batch.body))
-        {
-            after = event["id"].as_i64().expect("id");
-            if event["body"]["message"] == "Beginning step debug:wait" {
-                break 'waiting;
-            }
-        }
-    }
+    wait_for_message(&app, id, "Beginning step debug:wait").await;
     let response = app
         .post(&format!("/api/scaffolder/v2/tasks/{id}/cancel"), json!({}))
         .await;
@@ -354,24 +359,7 @@ async fn a_task_whose_worker_died_is_recovered_without_redoing_finished_steps(po
     let id = create(&app, "recover", json!({"name": "x"})).await;
     let scaffolder = app.state.scaffolder.clone();
     let worker = tokio::spawn(async move { scaffolder.run_one().await });
-    let mut after = 0;
-    'waiting: loop {
-        let batch = app
-            .get(&format!(
-                "/api/scaffolder/v2/tasks/{id}/events?after={after}"
-            ))
-            .await;
-        for event in batch
-            .body
-            .as_array()
-            .unwrap_or_else(|| panic!("events: {}", batch.body))
-        {
-            after = event["id"].as_i64().expect("id");
-            if event["body"]["message"] == "Beginning step debug:wait" {
-                break 'waiting;
-            }
-        }
-    }
+    wait_for_message(&app, id, "Beginning step debug:wait").await;
     // The worker dies mid-step: nothing of it runs any more, its lease runs out.
     worker.abort();
     let _ = worker.await;
