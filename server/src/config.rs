@@ -18,6 +18,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub catalog: CatalogConfig,
     pub scaffolder: ScaffolderConfig,
+    /// Clusters to deploy to and the guardrails of each environment.
+    pub deploy: crate::deploy::config::DeployConfig,
 }
 
 /// `scaffolder`: golden paths (software templates) and the tasks that run them.

@@ -7,6 +7,7 @@
 pub mod catalog;
 pub mod config;
 pub mod db;
+pub mod deploy;
 pub mod error;
 pub mod git;
 pub mod health;
@@ -52,6 +53,7 @@ pub fn app(state: AppState) -> Router {
             "/scaffolder",
             scaffolder::api::router().layer(from_fn(error::render_json)),
         )
+        .merge(deploy::api::router().layer(from_fn(error::render_json)))
         .nest(
             "/atrium",
             catalog::api::atrium_router().layer(from_fn(error::render_json)),
@@ -74,6 +76,7 @@ pub fn app(state: AppState) -> Router {
         .merge(ui::router())
         .merge(catalog::pages::router())
         .merge(scaffolder::pages::router())
+        .merge(deploy::pages::router())
         .fallback(ui::not_found);
     let pages = http::with_limits(pages, server)
         .layer(from_fn(ui::error::render_html))

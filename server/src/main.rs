@@ -41,6 +41,11 @@ enum Command {
         #[command(subcommand)]
         action: LocalPostgresAction,
     },
+    /// Guardrail policies.
+    Policy {
+        #[command(subcommand)]
+        action: PolicyAction,
+    },
     /// Lint catalog files: every problem with file, line and field; exit 1 if there is any.
     #[command(group(ArgGroup::new("input").required(true).args(["files", "repo"])))]
     Validate {
@@ -62,6 +67,30 @@ enum Command {
             value_parser = catalog_glob
         )]
         catalog_file: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyAction {
+    /// Check Kubernetes manifests against an environment's guardrails, offline, with the code
+    /// deployments use: every violation with rule, object and field; exit 1 if there is any.
+    Test {
+        /// YAML or JSON files, several documents each.
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<PathBuf>,
+        /// Environment whose policy applies (deploy.environments); an unconfigured one gets the safe
+        /// defaults.
+        #[arg(long, default_value = "dev")]
+        environment: String,
+        /// Cluster whose namespace allowlist applies. Default: the environment's only cluster.
+        #[arg(long)]
+        cluster: Option<String>,
+        /// Namespaces allowed instead of a cluster's (repeat the flag).
+        #[arg(long = "allow-namespace", value_name = "NAMESPACE")]
+        allow_namespaces: Vec<String>,
+        /// Namespace of objects that name none.
+        #[arg(long, default_value = "default")]
+        namespace: String,
     },
 }
 
@@ -98,6 +127,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             });
         }
         Command::LocalPostgres { action } => return local_postgres(*action),
+        Command::Policy { action } => return policy(cli.config.as_deref(), action),
         Command::Serve { .. } | Command::Migrate => {}
     }
     let mut config = Config::load(cli.config.as_deref())?;
@@ -112,7 +142,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime.block_on(serve(config))
         }
         Command::Migrate => runtime.block_on(migrate(config)),
-        Command::Validate { .. } | Command::LocalPostgres { .. } => Ok(()),
+        Command::Validate { .. } | Command::LocalPostgres { .. } | Command::Policy { .. } => Ok(()),
     };
     // Also after a failure: a private server nobody uses should not outlive the command.
     let released = local.map_or(Ok(()), LocalPostgres::release);
@@ -148,6 +178,49 @@ fn local_postgres(action: LocalPostgresAction) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `atrium policy test`: exit 0 when clean, 1 on violations or unreadable files, 2 on usage errors.
+fn policy(config: Option<&std::path::Path>, action: &PolicyAction) -> anyhow::Result<ExitCode> {
+    let PolicyAction::Test {
+        files,
+        environment,
+        cluster,
+        allow_namespaces,
+        namespace,
+    } = action;
+    let config = Config::load(config)?;
+    let deploy = &config.deploy;
+    let namespaces = if allow_namespaces.is_empty() {
+        match deploy.pick_cluster(cluster.as_deref(), Some(environment)) {
+            Ok(cluster) => cluster.namespaces.clone(),
+            Err(e) => {
+                eprintln!(
+                    "atrium policy test: no namespace allowlist ({e}); name a --cluster or give --allow-namespace"
+                );
+                return Ok(ExitCode::from(2));
+            }
+        }
+    } else {
+        allow_namespaces.clone()
+    };
+    let mut inputs = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        inputs.push((file.display().to_string(), text));
+    }
+    let scope = atrium::deploy::policy::Scope {
+        allowed_namespaces: &namespaces,
+        default_namespace: namespace,
+    };
+    let report = atrium::deploy::policy::test_files(&deploy.policy(environment), &scope, &inputs);
+    print!("{report}");
+    Ok(if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn validate(files: &[PathBuf]) -> ExitCode {

@@ -7,6 +7,7 @@ use sqlx::PgPool;
 
 use crate::catalog::CatalogService;
 use crate::config::Config;
+use crate::deploy::DeployService;
 use crate::scaffolder::ScaffolderService;
 
 #[derive(Clone)]
@@ -15,6 +16,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub catalog: CatalogService,
     pub scaffolder: ScaffolderService,
+    pub deploy: DeployService,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
@@ -22,12 +24,21 @@ impl AppState {
     pub fn new(db: PgPool, config: Config) -> anyhow::Result<Self> {
         let config = Arc::new(config);
         let catalog = CatalogService::new(db.clone(), config.clone())?;
-        let scaffolder = ScaffolderService::new(db.clone(), config.clone(), catalog.clone());
+        config.deploy.check().map_err(anyhow::Error::msg)?;
+        let deploy = DeployService::new(db.clone(), Arc::new(config.deploy.clone()));
+        // The deploy actions are handed to the scaffolder here: the scaffolder does not know `deploy`.
+        let scaffolder = ScaffolderService::new(
+            db.clone(),
+            config.clone(),
+            catalog.clone(),
+            crate::deploy::actions::actions(deploy.clone()),
+        );
         Ok(Self {
             db,
             config,
             catalog,
             scaffolder,
+            deploy,
             metrics: crate::telemetry::metrics_handle(),
         })
     }
@@ -48,5 +59,11 @@ impl FromRef<AppState> for CatalogService {
 impl FromRef<AppState> for ScaffolderService {
     fn from_ref(state: &AppState) -> Self {
         state.scaffolder.clone()
+    }
+}
+
+impl FromRef<AppState> for DeployService {
+    fn from_ref(state: &AppState) -> Self {
+        state.deploy.clone()
     }
 }

@@ -371,6 +371,7 @@ async fn a_task_whose_worker_died_is_recovered_without_redoing_finished_steps(po
         app.state.db.clone(),
         app.state.config.clone(),
         app.state.catalog.clone(),
+        Vec::new(),
     );
     assert!(other.run_one().await.expect("recover"));
     let task = app.get(&format!("/api/scaffolder/v2/tasks/{id}")).await;
@@ -415,6 +416,7 @@ async fn two_replicas_run_each_of_200_tasks_exactly_once(pool: PgPool) {
             app.state.db.clone(),
             app.state.config.clone(),
             app.state.catalog.clone(),
+            Vec::new(),
         )
     };
     let (a, b) = (replica(&app), replica(&app));

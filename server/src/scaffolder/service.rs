@@ -79,13 +79,20 @@ pub struct DryRunResult {
 }
 
 impl ScaffolderService {
-    pub fn new(db: PgPool, config: Arc<Config>, catalog: CatalogService) -> Self {
+    /// `more_actions`: actions other features offer templates (`kube:apply`, `deploy:model`, ...).
+    pub fn new(
+        db: PgPool,
+        config: Arc<Config>,
+        catalog: CatalogService,
+        more_actions: Vec<Box<dyn actions::Action>>,
+    ) -> Self {
         let mut all = Vec::new();
         all.extend(actions::debug::actions());
         all.extend(actions::fetch::actions());
         all.extend(actions::fs::actions());
         all.extend(actions::publish::actions());
         all.extend(actions::catalog::actions());
+        all.extend(more_actions);
         let services = ActionServices {
             catalog: catalog.clone(),
             config: config.clone(),
@@ -335,6 +342,9 @@ impl ScaffolderService {
             steps: &steps,
             output: &spec["output"],
             parameters: &spec["parameters"],
+            template_ref: spec["templateInfo"]["entityRef"]
+                .as_str()
+                .unwrap_or_default(),
             user: &spec["user"],
             secrets,
             redactor: &redactor,

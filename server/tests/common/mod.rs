@@ -5,6 +5,7 @@
 
 pub mod git;
 pub mod github_fake;
+pub mod kube_fake;
 
 use std::path::{Path, PathBuf};
 

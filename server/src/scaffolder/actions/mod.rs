@@ -47,6 +47,12 @@ pub struct ActionContext<'a> {
     pub secrets: &'a Map<String, Value>,
     /// The entity ref of the user the task runs as (`user:default/guest`).
     pub user_ref: &'a str,
+    /// The task's id (`dry-run-<uuid>` in a dry run), for records that point back at it.
+    pub task_id: &'a str,
+    /// The template the task runs (`template:default/x`); empty when the spec was given inline.
+    pub template_ref: &'a str,
+    /// The task's parameters (the form's values).
+    pub parameters: &'a Value,
     /// A dry run: no side effects outside the workspace.
     pub dry_run: bool,
     pub log: LogSink,

@@ -54,6 +54,8 @@ pub struct Run<'a> {
     pub steps: &'a [Step],
     pub output: &'a Value,
     pub parameters: &'a Value,
+    /// `template:default/x`, empty for a spec given inline.
+    pub template_ref: &'a str,
     pub user: &'a Value,
     pub secrets: Option<&'a Value>,
     pub redactor: &'a Redactor,
@@ -284,6 +286,9 @@ impl Run<'_> {
             expressions: self.expressions,
             secrets,
             user_ref: self.user["ref"].as_str().unwrap_or_default(),
+            task_id: &self.task_id,
+            template_ref: self.template_ref,
+            parameters: self.parameters,
             dry_run: self.dry_run,
             log,
             services: self.services,

@@ -186,6 +186,9 @@ impl Engine {
             steps: &steps,
             output: &spec["output"],
             parameters: &spec["parameters"],
+            template_ref: spec["templateInfo"]["entityRef"]
+                .as_str()
+                .unwrap_or_default(),
             user: &spec["user"],
             secrets: claim.secrets.as_ref(),
             redactor: &redactor,

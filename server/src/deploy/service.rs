@@ -1,0 +1,645 @@
+//! `DeployService`: applies objects to a cluster through the guardrails, keeps the deployment records,
+//! and watches their health. The scaffolder's `kube:*` and `deploy:model` actions, the deployments API
+//! and pages all go through it, so there is one way to reach a cluster and it always checks first.
+//!
+//! One apply, in order: label every object (`backstage.io/kubernetes-id`, `atrium.dev/deployment`) →
+//! guardrail policy of the cluster's environment (a violation stops here; nothing is sent) → a
+//! server-side apply of every object with `dryRun=All` (the cluster's own validation and admission; a
+//! conflict with another field manager stops here) → the real apply, never forced → the record.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::cluster::{ClusterClient, KubeError, describe};
+use super::config::{ClusterConfig, DeployConfig};
+use super::db::{self, DeploymentRow, NewDeployment};
+use super::health::{self, HealthStatus};
+use super::policy::{self, Violation};
+
+/// Label naming the catalog entity an object belongs to (Backstage's Kubernetes plugin finds
+/// workloads by it).
+pub const KUBERNETES_ID_LABEL: &str = "backstage.io/kubernetes-id";
+/// Label naming the deployment target (stable across revisions).
+pub const DEPLOYMENT_LABEL: &str = "atrium.dev/deployment";
+
+#[derive(Clone)]
+pub struct DeployService {
+    db: PgPool,
+    config: Arc<DeployConfig>,
+}
+
+/// Why a deployment did not happen; shown in task logs and API errors, so it says what and where.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    /// The request itself is wrong (no such cluster, no objects, a bad name).
+    #[error("{0}")]
+    Input(String),
+    /// Guardrails refused the objects; nothing reached the cluster.
+    #[error("{} guardrail violation{} (nothing was sent to the cluster):\n{}",
+        .0.len(), if .0.len() == 1 { "" } else { "s" }, list_violations(.0))]
+    Guardrails(Vec<Violation>),
+    #[error(transparent)]
+    Kube(#[from] KubeError),
+    #[error("the deployment record could not be written: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+fn list_violations(violations: &[Violation]) -> String {
+    violations
+        .iter()
+        .map(|v| format!("  - {v}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// What to apply, where, and on whose behalf.
+pub struct ApplyRequest<'a> {
+    /// The cluster by name; else the only cluster of `environment`.
+    pub cluster: Option<&'a str>,
+    pub environment: Option<&'a str>,
+    /// Namespace of objects that name none.
+    pub namespace: &'a str,
+    /// The deployment target's name (the `atrium.dev/deployment` label).
+    pub name: &'a str,
+    /// The `backstage.io/kubernetes-id` label value.
+    pub kubernetes_id: &'a str,
+    pub entity_ref: Option<&'a str>,
+    pub objects: Vec<Value>,
+    pub template_ref: Option<&'a str>,
+    pub task_id: Option<Uuid>,
+    pub parameters: &'a Value,
+    pub created_by: &'a str,
+    /// Stop after the cluster's dry run: nothing is persisted, no record is written.
+    pub dry_run: bool,
+    pub rollback_of: Option<Uuid>,
+}
+
+/// What an apply did.
+#[derive(Debug)]
+pub struct ApplyOutcome {
+    /// The record (the new revision, or the latest one when nothing changed); none for a dry run.
+    pub deployment: Option<DeploymentRow>,
+    /// Each object (`Kind/namespace/name`) and whether the cluster changed it.
+    pub objects: Vec<(String, bool)>,
+    /// The objects as the cluster's dry run answered them.
+    pub planned: Vec<Value>,
+    /// The cluster, once chosen.
+    pub cluster: String,
+    pub environment: String,
+}
+
+impl ApplyOutcome {
+    pub fn unchanged(&self) -> bool {
+        self.objects.iter().all(|(_, changed)| !changed)
+    }
+}
+
+/// The health of a deployment's objects now.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    pub health: HealthStatus,
+    pub message: String,
+    /// Per object: its name, health and message.
+    pub objects: Vec<(String, HealthStatus, String)>,
+}
+
+/// A cluster as the clusters page shows it.
+#[derive(Debug, Clone)]
+pub struct ClusterStatus {
+    pub name: String,
+    pub environment: String,
+    pub namespaces: Vec<String>,
+    pub url: String,
+    pub version: Result<String, String>,
+}
+
+impl DeployService {
+    pub fn new(db: PgPool, config: Arc<DeployConfig>) -> Self {
+        Self { db, config }
+    }
+
+    pub fn config(&self) -> &DeployConfig {
+        &self.config
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(self.config.request_timeout_seconds.max(1))
+    }
+
+    pub async fn connect(&self, cluster: &ClusterConfig) -> Result<ClusterClient, KubeError> {
+        ClusterClient::connect(cluster, self.timeout()).await
+    }
+
+    /// Labels the objects, checks them against the environment's guardrails, and returns them with
+    /// the cluster they go to: everything an apply does before it talks to the cluster.
+    pub fn prepare<'c>(
+        &'c self,
+        request: &ApplyRequest<'_>,
+    ) -> Result<(&'c ClusterConfig, Vec<Value>), DeployError> {
+        let cluster = self
+            .config
+            .pick_cluster(request.cluster, request.environment)
+            .map_err(DeployError::Input)?;
+        if request.objects.is_empty() {
+            return Err(DeployError::Input(
+                "there are no objects to apply".to_owned(),
+            ));
+        }
+        check_label_value("name", request.name)?;
+        check_label_value("kubernetes id", request.kubernetes_id)?;
+        let mut objects = request.objects.clone();
+        for object in &mut objects {
+            label(object, request, cluster)?;
+        }
+        let total_bytes = objects
+            .iter()
+            .map(|o| serde_json::to_vec(o).map_or(0, |b| b.len()))
+            .sum();
+        let scope = policy::Scope {
+            allowed_namespaces: &cluster.namespaces,
+            default_namespace: request.namespace,
+        };
+        let violations = policy::check(
+            &self.config.policy(&cluster.environment),
+            &scope,
+            &objects,
+            total_bytes,
+        );
+        if !violations.is_empty() {
+            return Err(DeployError::Guardrails(violations));
+        }
+        Ok((cluster, objects))
+    }
+
+    /// Applies the objects (see the module doc for the order of checks).
+    pub async fn apply(&self, request: ApplyRequest<'_>) -> Result<ApplyOutcome, DeployError> {
+        let (cluster, objects) = self.prepare(&request)?;
+        let client = self.connect(cluster).await?;
+        let mut planned = Vec::with_capacity(objects.len());
+        for object in &objects {
+            planned.push(client.apply(object, true).await?.object);
+        }
+        let mut outcome = ApplyOutcome {
+            deployment: None,
+            objects: Vec::new(),
+            planned,
+            cluster: cluster.name.clone(),
+            environment: cluster.environment.clone(),
+        };
+        if request.dry_run {
+            outcome.objects = objects.iter().map(|o| (describe(o), false)).collect();
+            return Ok(outcome);
+        }
+        let mut failure = None;
+        for object in &objects {
+            match client.apply(object, false).await {
+                Ok(applied) => outcome.objects.push((describe(object), applied.changed)),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        let previous =
+            db::latest_applied(&self.db, &cluster.name, request.namespace, request.name).await?;
+        let objects_json = Value::Array(objects);
+        if failure.is_none()
+            && outcome.unchanged()
+            && let Some(previous) = previous.filter(|p| p.objects == objects_json)
+        {
+            outcome.deployment = Some(previous);
+            return Ok(outcome);
+        }
+        let error = failure.as_ref().map(ToString::to_string);
+        let id = Uuid::new_v4();
+        let new = NewDeployment {
+            id,
+            name: request.name,
+            cluster: &cluster.name,
+            environment: &cluster.environment,
+            namespace: request.namespace,
+            entity_ref: request.entity_ref,
+            kubernetes_id: request.kubernetes_id,
+            template_ref: request.template_ref,
+            task_id: request.task_id,
+            parameters: request.parameters,
+            objects: &objects_json,
+            created_by: request.created_by,
+            status: if failure.is_some() {
+                "failed"
+            } else {
+                "applied"
+            },
+            rollback_of: request.rollback_of,
+            error: error.as_deref(),
+        };
+        let mut tx = self.db.begin().await?;
+        db::insert_deployment(&mut tx, &new).await?;
+        tx.commit().await?;
+        if let Some(failure) = failure {
+            return Err(failure.into());
+        }
+        outcome.deployment = db::deployment(&self.db, id).await?;
+        Ok(outcome)
+    }
+
+    pub async fn deployment(&self, id: Uuid) -> Result<Option<DeploymentRow>, sqlx::Error> {
+        db::deployment(&self.db, id).await
+    }
+
+    pub async fn list(
+        &self,
+        list: &db::DeploymentList,
+    ) -> Result<(Vec<DeploymentRow>, i64), sqlx::Error> {
+        db::list_deployments(&self.db, list).await
+    }
+
+    pub async fn health_history(&self, id: Uuid) -> Result<Vec<db::HealthRow>, sqlx::Error> {
+        db::health_history(&self.db, id).await
+    }
+
+    fn cluster_of(&self, record: &DeploymentRow) -> Result<&ClusterConfig, DeployError> {
+        self.config
+            .clusters
+            .iter()
+            .find(|c| c.name == record.cluster)
+            .ok_or_else(|| {
+                DeployError::Input(format!(
+                    "cluster `{}` is no longer configured",
+                    record.cluster
+                ))
+            })
+    }
+
+    /// Reads the record's objects from the cluster and computes their health as Argo CD does (a
+    /// workload with a pod stuck in CrashLoopBackOff or ImagePullBackOff is Degraded); stores it.
+    pub async fn observe(&self, record: &DeploymentRow) -> Result<Observed, DeployError> {
+        let client = self.connect(self.cluster_of(record)?).await?;
+        let mut objects = Vec::new();
+        for object in record.objects.as_array().into_iter().flatten() {
+            let name = describe(object);
+            let Some(live) = client.get(object).await? else {
+                objects.push((
+                    name,
+                    HealthStatus::Missing,
+                    "not found in the cluster".to_owned(),
+                ));
+                continue;
+            };
+            let pods = match pod_selector(&live) {
+                Some(selector) => {
+                    let namespace = live["metadata"]["namespace"].as_str();
+                    client.list("v1", "Pod", namespace, &selector).await?
+                }
+                None => Vec::new(),
+            };
+            if let Some(found) = health::workload_health(&live, &pods) {
+                objects.push((name, found.status, found.message));
+            }
+        }
+        let worst = health::worst(objects.iter().map(|(_, status, _)| *status));
+        let message = objects
+            .iter()
+            .filter(|(_, status, _)| *status == worst && worst != HealthStatus::Healthy)
+            .map(|(name, _, message)| {
+                if message.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{name}: {message}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut tx = self.db.begin().await?;
+        db::record_health(&mut tx, record.id, health_name(worst), &message).await?;
+        tx.commit().await?;
+        Ok(Observed {
+            health: worst,
+            message,
+            objects,
+        })
+    }
+
+    /// Observes until the objects are Healthy or Degraded, or the time is up.
+    pub async fn wait(
+        &self,
+        record: &DeploymentRow,
+        timeout: Duration,
+        mut progress: impl FnMut(&Observed),
+    ) -> Result<Observed, DeployError> {
+        let deadline = Instant::now() + timeout;
+        let poll = Duration::from_millis(self.config.poll_interval_ms.max(10));
+        let mut last_message = None;
+        loop {
+            let observed = self.observe(record).await?;
+            if last_message.as_ref() != Some(&(observed.health, observed.message.clone())) {
+                progress(&observed);
+                last_message = Some((observed.health, observed.message.clone()));
+            }
+            if matches!(
+                observed.health,
+                HealthStatus::Healthy | HealthStatus::Degraded
+            ) || Instant::now() + poll > deadline
+            {
+                return Ok(observed);
+            }
+            tokio::time::sleep(poll).await;
+        }
+    }
+
+    /// Re-applies an earlier revision's objects as a new revision, through the same guardrails.
+    pub async fn rollback(&self, id: Uuid, user_ref: &str) -> Result<ApplyOutcome, DeployError> {
+        let record = self
+            .deployment(id)
+            .await?
+            .ok_or_else(|| DeployError::Input(format!("no deployment {id}")))?;
+        if record.status != "applied" {
+            return Err(DeployError::Input(format!(
+                "revision {} of {} failed to apply; roll back to one that was applied",
+                record.revision, record.name
+            )));
+        }
+        let objects = record.objects.as_array().cloned().unwrap_or_default();
+        self.apply(ApplyRequest {
+            cluster: Some(&record.cluster),
+            environment: Some(&record.environment),
+            namespace: &record.namespace,
+            name: &record.name,
+            kubernetes_id: &record.kubernetes_id,
+            entity_ref: record.entity_ref.as_deref(),
+            objects,
+            template_ref: record.template_ref.as_deref(),
+            task_id: None,
+            parameters: &record.parameters,
+            created_by: user_ref,
+            dry_run: false,
+            rollback_of: Some(record.id),
+        })
+        .await
+    }
+
+    /// Where the live objects differ from this record: a server-side dry-run apply of the recorded
+    /// objects compared with the live ones. A field another manager took over is drift too. Nothing is
+    /// changed.
+    pub async fn drift(&self, record: &DeploymentRow) -> Result<Vec<Drift>, DeployError> {
+        let client = self.connect(self.cluster_of(record)?).await?;
+        let mut drifts = Vec::new();
+        for object in record.objects.as_array().into_iter().flatten() {
+            let name = describe(object);
+            let Some(live) = client.get(object).await? else {
+                drifts.push(Drift {
+                    object: name,
+                    field: String::new(),
+                    detail: "deleted from the cluster".to_owned(),
+                });
+                continue;
+            };
+            match client.apply(object, true).await {
+                Ok(planned) => {
+                    let mut fields = Vec::new();
+                    diff(
+                        &comparable(&live),
+                        &comparable(&planned.object),
+                        String::new(),
+                        &mut fields,
+                    );
+                    drifts.extend(fields.into_iter().map(|field| Drift {
+                        object: name.clone(),
+                        field,
+                        detail: "changed in the cluster since this revision was applied".to_owned(),
+                    }));
+                }
+                Err(KubeError::Conflict { conflicts, .. }) => {
+                    drifts.extend(conflicts.into_iter().map(|c| Drift {
+                        object: name.clone(),
+                        field: c.field,
+                        detail: format!("now owned and changed by field manager \"{}\"", c.manager),
+                    }));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(drifts)
+    }
+
+    /// Every configured cluster with its reachability and version.
+    pub async fn clusters(&self) -> Vec<ClusterStatus> {
+        let checks = self.config.clusters.iter().map(|cluster| async move {
+            let version = match self.connect(cluster).await {
+                Ok(client) => client.version().await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            ClusterStatus {
+                name: cluster.name.clone(),
+                environment: cluster.environment.clone(),
+                namespaces: cluster.namespaces.clone(),
+                url: cluster
+                    .url
+                    .clone()
+                    .unwrap_or_else(|| "(from kubeconfig / in-cluster)".to_owned()),
+                version,
+            }
+        });
+        futures::future::join_all(checks).await
+    }
+}
+
+/// One field where the live object left the recorded revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Drift {
+    pub object: String,
+    /// `.spec.replicas`; empty when the whole object is gone.
+    pub field: String,
+    pub detail: String,
+}
+
+/// The health status as the API and the database spell it.
+pub fn health_name(status: HealthStatus) -> &'static str {
+    match status {
+        HealthStatus::Healthy => "Healthy",
+        HealthStatus::Suspended => "Suspended",
+        HealthStatus::Progressing => "Progressing",
+        HealthStatus::Missing => "Missing",
+        HealthStatus::Degraded => "Degraded",
+        HealthStatus::Unknown => "Unknown",
+    }
+}
+
+fn check_label_value(what: &str, value: &str) -> Result<(), DeployError> {
+    let ok = !value.is_empty()
+        && value.len() <= 63
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && value.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && value.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(DeployError::Input(format!(
+            "the deployment {what} `{value}` is not a valid label value (at most 63 letters, digits, `-`, `_` or `.`, starting and ending with a letter or digit)"
+        )))
+    }
+}
+
+/// Adds Atrium's labels to an object (and to its pod template, so pods carry them too), and the
+/// default namespace to a namespaced object that names none.
+fn label(
+    object: &mut Value,
+    request: &ApplyRequest<'_>,
+    cluster: &ClusterConfig,
+) -> Result<(), DeployError> {
+    let name = describe(object);
+    let Some(map) = object.as_object_mut() else {
+        return Err(DeployError::Input("a manifest is not an object".to_owned()));
+    };
+    let kind = map
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let metadata = map
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Map::new()));
+    let Some(metadata) = metadata.as_object_mut() else {
+        return Err(DeployError::Input(format!(
+            "{name}: metadata is not an object"
+        )));
+    };
+    if !policy::is_cluster_scoped(&kind) && !metadata.contains_key("namespace") {
+        metadata.insert("namespace".to_owned(), json!(request.namespace));
+    }
+    let _ = cluster;
+    add_labels(metadata, request);
+    for path in [
+        &["spec", "template", "metadata"][..],
+        &["spec", "jobTemplate", "spec", "template", "metadata"][..],
+    ] {
+        let Some(parent) = path[..path.len() - 1]
+            .iter()
+            .try_fold(&mut *map, |at, key| at.get_mut(*key)?.as_object_mut())
+        else {
+            continue;
+        };
+        let template = parent
+            .entry("metadata")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Some(template) = template.as_object_mut() {
+            add_labels(template, request);
+        }
+    }
+    Ok(())
+}
+
+fn add_labels(metadata: &mut Map<String, Value>, request: &ApplyRequest<'_>) {
+    let labels = metadata
+        .entry("labels")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if let Some(labels) = labels.as_object_mut() {
+        labels.insert(KUBERNETES_ID_LABEL.to_owned(), json!(request.kubernetes_id));
+        labels.insert(DEPLOYMENT_LABEL.to_owned(), json!(request.name));
+    }
+}
+
+/// The label selector of a workload's pods (`spec.selector.matchLabels`), for kinds that have pods.
+fn pod_selector(object: &Value) -> Option<String> {
+    let kind = object["kind"].as_str()?;
+    if !matches!(
+        kind,
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job"
+    ) {
+        return None;
+    }
+    let labels = object["spec"]["selector"]["matchLabels"].as_object()?;
+    if labels.is_empty() {
+        return None;
+    }
+    Some(
+        labels
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join(","),
+    )
+}
+
+/// An object without what the server keeps for itself (status, bookkeeping metadata).
+fn comparable(object: &Value) -> Value {
+    let mut object = object.clone();
+    if let Some(map) = object.as_object_mut() {
+        map.remove("status");
+        if let Some(metadata) = map.get_mut("metadata").and_then(Value::as_object_mut) {
+            for key in [
+                "managedFields",
+                "resourceVersion",
+                "generation",
+                "uid",
+                "creationTimestamp",
+            ] {
+                metadata.remove(key);
+            }
+        }
+    }
+    object
+}
+
+/// The paths (`.spec.replicas`) where two JSON values differ.
+fn diff(live: &Value, planned: &Value, at: String, out: &mut Vec<String>) {
+    match (live, planned) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for key in keys {
+                let path = format!("{at}.{key}");
+                match (a.get(key), b.get(key)) {
+                    (Some(x), Some(y)) => diff(x, y, path, out),
+                    _ => out.push(path),
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                diff(x, y, format!("{at}[{i}]"), out);
+            }
+        }
+        (a, b) if a != b => out.push(at),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_names_each_changed_path() {
+        let live = json!({"spec": {"replicas": 5, "template": {"containers": [{"image": "a:1"}]}}});
+        let planned =
+            json!({"spec": {"replicas": 2, "template": {"containers": [{"image": "a:1"}]}}});
+        let mut out = Vec::new();
+        diff(&live, &planned, String::new(), &mut out);
+        assert_eq!(out, vec![".spec.replicas"]);
+    }
+
+    #[test]
+    fn pods_of_a_deployment_are_found_by_its_match_labels() {
+        let deployment = json!({"kind": "Deployment", "spec": {"selector": {"matchLabels": {"app": "web", "tier": "api"}}}});
+        assert_eq!(
+            pod_selector(&deployment).as_deref(),
+            Some("app=web,tier=api")
+        );
+        let service = json!({"kind": "Service", "spec": {"selector": {"app": "web"}}});
+        assert_eq!(pod_selector(&service), None);
+    }
+
+    #[test]
+    fn label_values_are_checked() {
+        assert!(check_label_value("name", "support-assistant-dev").is_ok());
+        assert!(check_label_value("name", "-bad").is_err());
+        assert!(check_label_value("name", &"a".repeat(64)).is_err());
+        assert!(check_label_value("name", "a/b").is_err());
+    }
+}
