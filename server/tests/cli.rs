@@ -468,3 +468,69 @@ fn validate_without_files_or_repo_is_a_usage_error() {
         .expect("runs");
     assert_eq!(output.status.code(), Some(2), "--catalog-file needs --repo");
 }
+
+/// `atrium policy test`: the guardrails offline, as a config repository's CI runs them.
+fn policy_test(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let output = Command::new(ATRIUM)
+        .current_dir(dir)
+        .args(["--config", "atrium.yaml", "policy", "test"])
+        .args(args)
+        .output()
+        .expect("runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+const POLICY_CONFIG: &str = "deploy:\n  environments:\n    dev:\n      policy:\n        allowed_registries: [ghcr.io/acme]\n  clusters:\n    - name: dev-1\n      environment: dev\n      url: https://10.0.0.1:6443\n      token_env: DEV_TOKEN\n      namespaces: [apps]\n";
+
+const COMPLIANT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: apps\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}\n      containers:\n        - name: app\n          image: ghcr.io/acme/web:1.2.3\n          securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}\n          resources: {requests: {cpu: 100m, memory: 64Mi}, limits: {cpu: 200m, memory: 128Mi}}\n";
+
+#[test]
+fn policy_test_passes_compliant_manifests_and_names_each_violation() {
+    let dir = repo_with(&[
+        ("atrium.yaml", POLICY_CONFIG),
+        ("ok.yaml", COMPLIANT),
+        (
+            "bad.yaml",
+            &COMPLIANT
+                .replace("ghcr.io/acme/web:1.2.3", "ghcr.io/acme/web:latest")
+                .replace("namespace: apps", "namespace: kube-system")
+                .replace("allowPrivilegeEscalation: false, ", "privileged: true, "),
+        ),
+    ]);
+    let (code, stdout, stderr) = policy_test(dir.path(), &["ok.yaml"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+
+    let (code, stdout, stderr) = policy_test(dir.path(), &["ok.yaml", "bad.yaml"]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    for expected in [
+        "image-tag: bad.yaml:Deployment/kube-system/web spec.template.spec.containers[0].image",
+        "namespace: bad.yaml:Deployment/kube-system/web",
+        "pss-privileged: bad.yaml:Deployment/kube-system/web spec.template.spec.containers[0].securityContext.privileged",
+        "pss-allow-privilege-escalation: bad.yaml:Deployment/kube-system/web",
+    ] {
+        assert!(stdout.contains(expected), "{expected:?} not in\n{stdout}");
+    }
+    assert!(!stdout.contains("ok.yaml:"), "{stdout}");
+
+    // No cluster and no --allow-namespace: a usage error, not a silent pass.
+    let (code, _, stderr) = policy_test(dir.path(), &["--environment", "prod", "ok.yaml"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--allow-namespace"), "{stderr}");
+    let (code, stdout, stderr) = policy_test(
+        dir.path(),
+        &[
+            "--environment",
+            "prod",
+            "--allow-namespace",
+            "apps",
+            "ok.yaml",
+        ],
+    );
+    // prod is not configured: its safe defaults allow no registry.
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("image-registry"), "{stdout}");
+}

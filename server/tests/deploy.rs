@@ -763,3 +763,86 @@ async fn clusters_show_reachability_in_the_api_and_the_page(pool: PgPool) {
     );
     assert!(page.contains("prod-1"));
 }
+
+/// The GitOps path: `kube:check` labels and checks the rendered manifests as `kube:apply` would, and
+/// rewrites them so that what is committed is what passed; no cluster is asked.
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn kube_check_guards_manifests_bound_for_a_gitops_repository(pool: PgPool) {
+    let (app, fake) = app_with_cluster(pool).await;
+    app.write("gitops/skeleton/k8s/app.yaml", SKELETON);
+    app.add(
+        "gitops/template.yaml",
+        r#"apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata:
+  name: gitops
+spec:
+  owner: group:platform
+  type: service
+  parameters:
+    - properties:
+        image: {type: string}
+  steps:
+    - id: render
+      action: fetch:template
+      input:
+        url: ./skeleton
+        values: {name: web, image: "${{ parameters.image }}", replicas: 2, privileged: false}
+    - id: check
+      action: kube:check
+      input: {environment: dev, namespace: apps, manifests: [k8s/app.yaml]}
+"#,
+    )
+    .await;
+    app.entity("template", "gitops").await;
+    let template = app.entity("template", "gitops").await;
+    let files = {
+        use base64::Engine as _;
+        json!([{"path": "skeleton/k8s/app.yaml",
+            "base64Content": base64::engine::general_purpose::STANDARD.encode(SKELETON)}])
+    };
+    let dry = app
+        .post(
+            "/api/scaffolder/v2/dry-run",
+            json!({"template": template, "values": {"image": "ghcr.io/acme/web:1.0.0"}, "directoryContents": files}),
+        )
+        .await;
+    assert_eq!(dry.status, StatusCode::OK, "{}", dry.body);
+    let written = dry.body["directoryContents"]
+        .as_array()
+        .expect("contents")
+        .iter()
+        .find(|f| f["path"] == "k8s/app.yaml")
+        .expect("the manifest");
+    let text = {
+        use base64::Engine as _;
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(written["base64Content"].as_str().expect("base64"))
+                .expect("decodes"),
+        )
+        .expect("utf-8")
+    };
+    assert!(text.contains("atrium.dev/deployment: web"), "{text}");
+    assert!(text.contains("namespace: apps"), "{text}");
+    let steps = &dry.body["steps"];
+    assert!(steps.is_array(), "{}", dry.body);
+
+    let bad = app
+        .post(
+            "/api/scaffolder/v2/dry-run",
+            json!({"template": template, "values": {"image": "ghcr.io/acme/web:latest"}, "directoryContents": files}),
+        )
+        .await;
+    let log: Vec<&str> = bad.body["log"]
+        .as_array()
+        .expect("log")
+        .iter()
+        .filter_map(|e| e["body"]["message"].as_str())
+        .collect();
+    assert!(
+        log.join("\n").contains("image-tag: Deployment/apps/web"),
+        "{log:#?}"
+    );
+    assert!(fake.requests().is_empty(), "{:#?}", fake.requests());
+}

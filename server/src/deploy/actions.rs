@@ -21,6 +21,7 @@ use crate::scaffolder::actions::{Action, ActionContext, ActionError};
 pub fn actions(service: DeployService) -> Vec<Box<dyn Action>> {
     vec![
         Box::new(KubeApply(service.clone())),
+        Box::new(KubeCheck(service.clone())),
         Box::new(KubeWait(service.clone())),
         Box::new(DeployModel(service)),
     ]
@@ -306,6 +307,116 @@ impl Action for KubeApply {
             .await?;
             log_outcome(ctx, &outcome);
             Ok(apply_output(&outcome, ctx.dry_run))
+        })
+    }
+}
+
+/// The GitOps path: the same labels and guardrails as `kube:apply`, on workspace files, which are
+/// rewritten with the labels added, so a following `publish:git` commits exactly what passed. Nothing
+/// is sent to a cluster.
+struct KubeCheck(DeployService);
+
+impl Action for KubeCheck {
+    fn id(&self) -> &'static str {
+        "kube:check"
+    }
+
+    fn description(&self) -> &'static str {
+        "Checks Kubernetes manifests in the workspace against an environment's guardrails (the same as kube:apply) and rewrites them with Atrium's labels, for a GitOps repository that Argo CD or Flux syncs. Talks to no cluster."
+    }
+
+    fn input_schema(&self) -> Value {
+        schema_with(
+            &["manifests"],
+            json!({
+                "manifests": {
+                    "type": "array", "minItems": 1, "items": {"type": "string"},
+                    "description": "Workspace paths of YAML files (several documents each)."
+                },
+                "name": {"type": "string", "description": "Deployment name (the atrium.dev/deployment label); default: the kubernetes id."}
+            }),
+        )
+    }
+
+    fn output_schema(&self) -> Value {
+        json!({"type": "object", "properties": {
+            "environment": {"type": "string"},
+            "objects": {"type": "array", "items": {"type": "string"}}
+        }})
+    }
+
+    fn supports_dry_run(&self) -> bool {
+        true
+    }
+
+    fn run<'a>(
+        &'a self,
+        ctx: &'a ActionContext<'a>,
+    ) -> BoxFuture<'a, Result<Map<String, Value>, ActionError>> {
+        Box::pin(async move {
+            let mut files = Vec::new();
+            let mut objects = Vec::new();
+            for path in ctx
+                .input
+                .get("manifests")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                let file = ctx.workspace.resolve(path)?;
+                let text = std::fs::read_to_string(&file)
+                    .map_err(|e| ActionError::input(format!("cannot read {path}: {e}")))?;
+                let parsed = policy::parse_manifests(&text, path)
+                    .map_err(|e| ActionError::input(e.to_string()))?;
+                files.push((path.to_owned(), parsed.len()));
+                objects.extend(parsed);
+            }
+            let first_name = objects
+                .first()
+                .and_then(|o| o["metadata"]["name"].as_str())
+                .unwrap_or_default()
+                .to_owned();
+            let kubernetes_id = kubernetes_id(ctx, &first_name)?;
+            let name = ctx.str_input("name").unwrap_or(&kubernetes_id).to_owned();
+            let entity = match ctx.str_input("entityRef") {
+                Some(reference) => Some(entity_ref(reference)?.key()),
+                None => None,
+            };
+            let request = ApplyRequest {
+                cluster: ctx.str_input("cluster"),
+                environment: ctx.str_input("environment"),
+                namespace: ctx.str_input("namespace").unwrap_or("default"),
+                name: &name,
+                kubernetes_id: &kubernetes_id,
+                entity_ref: entity.as_deref(),
+                objects,
+                template_ref: None,
+                task_id: None,
+                parameters: ctx.parameters,
+                created_by: ctx.user_ref,
+                dry_run: true,
+                rollback_of: None,
+            };
+            let (cluster, labelled) = self.0.prepare(&request).map_err(deploy_error)?;
+            let mut rest = labelled.iter();
+            for (path, count) in &files {
+                let documents: Vec<String> = rest.by_ref().take(*count).map(to_yaml).collect();
+                ctx.workspace
+                    .write_file(path, documents.join("---\n").as_bytes(), false)?;
+            }
+            ctx.log(format!(
+                "{} object(s) pass the guardrails of `{}`; labelled for the repository",
+                labelled.len(),
+                cluster.environment
+            ));
+            let mut output = Map::new();
+            output.insert("environment".to_owned(), json!(cluster.environment));
+            output.insert(
+                "objects".to_owned(),
+                json!(labelled.iter().map(describe).collect::<Vec<_>>()),
+            );
+            Ok(output)
         })
     }
 }
