@@ -30,6 +30,9 @@ async fn demo_app(pool: PgPool, git_dir: &Path) -> TestApp {
             username: None,
             ssh_key: None,
         }];
+        // The demo's deploy configuration, with a kubeconfig that does not exist.
+        config.deploy = atrium::config::Config::demo().deploy;
+        config.deploy.clusters[0].kubeconfig = Some(git_dir.join("no-kubeconfig"));
     })
     .await;
     app.state
@@ -49,6 +52,32 @@ fn values() -> Value {
         "system": "system:default/payments",
         "repoUrl": "localhost?owner=northwind&repo=orders-api",
     })
+}
+
+/// A demo template's own files, as Backstage's template editor sends them to a dry run.
+fn template_files(template: &str) -> Vec<Value> {
+    let root = common::workspace_root()
+        .join("catalog/templates")
+        .join(template);
+    let mut contents = Vec::new();
+    let mut stack = vec![root.join("skeleton")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let relative = path
+                    .strip_prefix(&root)
+                    .expect("inside")
+                    .display()
+                    .to_string();
+                let bytes = std::fs::read(&path).expect("read");
+                contents.push(json!({"path": relative, "base64Content": base64::engine::general_purpose::STANDARD.encode(bytes)}));
+            }
+        }
+    }
+    contents
 }
 
 fn git(dir: &Path, args: &[&str]) -> String {
@@ -149,26 +178,7 @@ async fn a_dry_run_renders_the_skeleton_without_publishing(pool: PgPool) {
     let git_dir = std::fs::canonicalize(git_dir.path()).expect("canonical");
     let app = demo_app(pool, &git_dir).await;
     let template = app.entity("template", "python-fastapi-service").await;
-    // The template's own files, as Backstage's template editor sends them.
-    let skeleton_root = common::workspace_root().join("catalog/templates/python-fastapi-service");
-    let mut contents = Vec::new();
-    let mut stack = vec![skeleton_root.join("skeleton")];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).expect("dir") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let relative = path
-                    .strip_prefix(&skeleton_root)
-                    .expect("inside")
-                    .display()
-                    .to_string();
-                let bytes = std::fs::read(&path).expect("read");
-                contents.push(json!({"path": relative, "base64Content": base64::engine::general_purpose::STANDARD.encode(bytes)}));
-            }
-        }
-    }
+    let contents = template_files("python-fastapi-service");
     let response = app
         .post(
             "/api/scaffolder/v2/dry-run",
@@ -211,4 +221,69 @@ async fn a_dry_run_renders_the_skeleton_without_publishing(pool: PgPool) {
         "{}",
         locations.body
     );
+}
+
+/// "Deploy an LLM to Kubernetes" in the demo configuration: its one cluster comes from a kubeconfig
+/// that is not there, so the deploy step fails saying so and the portal goes on; a dry run still
+/// shows what would be applied, after the guardrails passed.
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn the_llm_golden_path_without_a_cluster_fails_clearly_and_dry_runs_the_plan(pool: PgPool) {
+    let git_dir = tempfile::tempdir().expect("tempdir");
+    let app = demo_app(pool, git_dir.path()).await;
+    let values = json!({
+        "model": "model:default/support-assistant",
+        "version": "champion",
+        "gpuCount": 1,
+        "maxModelLen": 8192,
+        "minReplicas": 1,
+        "maxReplicas": 2,
+        "name": "support-assistant",
+        "environment": "dev",
+        "namespace": "model-serving",
+        "owner": "group:default/ml-platform-team",
+        "restrictIngress": false,
+    });
+    let template = app.entity("template", "deploy-llm-model").await;
+    let response = app
+        .post(
+            "/api/scaffolder/v2/dry-run",
+            json!({"template": template, "values": values, "directoryContents": template_files("deploy-llm-model")}),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    let log: Vec<String> = response.body["log"]
+        .as_array()
+        .expect("log")
+        .iter()
+        .map(|e| e["body"]["message"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    let all = log.join("\n");
+    assert!(all.contains("the guardrails of `dev` passed"), "{all}");
+    assert!(all.contains("kind: InferenceService"), "{all}");
+    assert!(
+        all.contains("storageUri: oci://registry.example.com/models/support-assistant:v2"),
+        "{all}"
+    );
+
+    let created = app
+        .post(
+            "/api/scaffolder/v2/tasks",
+            json!({"templateRef": "template:default/deploy-llm-model", "values": values}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert!(app.state.scaffolder.run_one().await.expect("run"));
+    let id = created.body["id"].as_str().expect("id");
+    let task = app.get(&format!("/api/scaffolder/v2/tasks/{id}")).await;
+    assert_eq!(task.body["status"], "failed");
+    let events = app
+        .get(&format!("/api/scaffolder/v2/tasks/{id}/events"))
+        .await;
+    let all = events.body.to_string();
+    assert!(
+        all.contains("cluster `local`: cannot read kubeconfig"),
+        "{all}"
+    );
+    // The portal goes on.
+    assert_eq!(app.get("/api/clusters").await.status, StatusCode::OK);
 }
