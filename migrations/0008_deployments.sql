@@ -48,3 +48,31 @@ create table deployment_health (
 );
 comment on table deployment_health is 'Health of a deployment over time: one row each time the observed health changes.';
 create index deployment_health_deployment_id_idx on deployment_health (deployment_id, id);
+
+-- Approvals: an environment may require one before the real apply. The step waits on the row; a member
+-- of the owning group other than the requester decides.
+create table deployment_approval (
+    id uuid primary key,
+    task_id uuid references scaffolder_task (id) on delete set null,
+    name text not null,
+    cluster text not null,
+    environment text not null,
+    namespace text not null,
+    requested_by text not null,
+    approver_group text not null,
+    planned jsonb not null,
+    status text not null default 'pending'
+        check (status in ('pending', 'approved', 'denied', 'expired')),
+    decided_by text,
+    comment text not null default '',
+    created_at timestamptz not null default now(),
+    expires_at timestamptz not null,
+    decided_at timestamptz
+);
+comment on table deployment_approval is 'A deployment waiting for (or given) approval. Written by the deploy step (pending, expired) and by an approver through the API or page (approved, denied).';
+comment on column deployment_approval.planned is 'The objects as the cluster''s dry run answered them: what the approver sees and approves.';
+comment on column deployment_approval.approver_group is 'Entity ref of the group whose members (other than requested_by) may decide: the owner of the deployed entity, else of the template.';
+create index deployment_approval_status_idx on deployment_approval (status, created_at);
+
+alter table deployment add column approval_id uuid references deployment_approval (id) on delete set null;
+comment on column deployment.approval_id is 'The approval the apply waited for, in environments that require one.';

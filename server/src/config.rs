@@ -603,6 +603,7 @@ fn demo_deploy() -> crate::deploy::config::DeployConfig {
                 max_gpus: 8,
                 ..PolicyConfig::default()
             },
+            ..EnvironmentConfig::default()
         },
     );
     deploy.clusters.push(ClusterConfig {

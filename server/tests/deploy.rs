@@ -7,8 +7,9 @@ mod common;
 
 use std::path::PathBuf;
 
-use atrium::deploy::config::{ClusterConfig, DeployConfig, EnvironmentConfig};
+use atrium::deploy::config::{ApprovalConfig, ClusterConfig, DeployConfig, EnvironmentConfig};
 use atrium::deploy::policy::PolicyConfig;
+use atrium::scaffolder::service::NewTaskRequest;
 use axum::http::StatusCode;
 use common::TestApp;
 use common::kube_fake::KubeFake;
@@ -57,18 +58,31 @@ async fn app_with_cluster(pool: PgPool) -> (TestApp, KubeFake) {
             "dev".to_owned(),
             EnvironmentConfig {
                 policy: dev_policy(),
+                ..EnvironmentConfig::default()
+            },
+        );
+        environments.insert(
+            "staging".to_owned(),
+            EnvironmentConfig {
+                policy: dev_policy(),
+                approval: ApprovalConfig {
+                    required: true,
+                    timeout_seconds: 600,
+                },
             },
         );
         environments.insert(
             "prod".to_owned(),
             EnvironmentConfig {
                 policy: dev_policy(),
+                ..EnvironmentConfig::default()
             },
         );
         config.deploy = DeployConfig {
             environments,
             clusters: vec![
                 cluster("dev-1", "dev", &url, token_file.clone()),
+                cluster("staging-1", "staging", &url, token_file.clone()),
                 // Nothing listens on port 9 of loopback.
                 cluster("prod-1", "prod", "http://127.0.0.1:9", token_file.clone()),
             ],
@@ -747,10 +761,10 @@ async fn clusters_show_reachability_in_the_api_and_the_page(pool: PgPool) {
     assert_eq!(items[0]["reachable"], true);
     assert_eq!(items[0]["version"], "v1.33.0");
     assert_eq!(items[0]["namespaces"], json!(["apps", "model-serving"]));
-    assert_eq!(items[1]["name"], "prod-1");
-    assert_eq!(items[1]["reachable"], false);
+    assert_eq!(items[2]["name"], "prod-1");
+    assert_eq!(items[2]["reachable"], false);
     assert!(
-        items[1]["error"]
+        items[2]["error"]
             .as_str()
             .is_some_and(|e| e.contains("prod-1")),
         "{}",
@@ -845,4 +859,201 @@ spec:
         "{log:#?}"
     );
     assert!(fake.requests().is_empty(), "{:#?}", fake.requests());
+}
+
+const PEOPLE: &str = "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata:\n  name: platform\nspec:\n  type: team\n  children: []\n---\napiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata:\n  name: ml\nspec:\n  type: team\n  children: []\n---\napiVersion: backstage.io/v1alpha1\nkind: User\nmetadata:\n  name: guest\nspec:\n  memberOf: [platform]\n---\napiVersion: backstage.io/v1alpha1\nkind: User\nmetadata:\n  name: alice\nspec:\n  memberOf: [platform]\n---\napiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: gateway\nspec:\n  type: service\n  lifecycle: production\n  owner: group:ml\n";
+
+/// Creates a task as `user` (the API creates them as the guest until sign-in exists) and runs it in
+/// the background.
+async fn start_as(
+    app: &TestApp,
+    user: &str,
+    values: Value,
+) -> (Uuid, tokio::task::JoinHandle<anyhow::Result<bool>>) {
+    let id = app
+        .state
+        .scaffolder
+        .create_task(NewTaskRequest {
+            template_ref: "template:default/deploy-service",
+            values: &values,
+            secrets: None,
+            idempotency_key: None,
+            user_ref: user,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("create: {e:?}"));
+    let scaffolder = app.state.scaffolder.clone();
+    (id, tokio::spawn(async move { scaffolder.run_one().await }))
+}
+
+async fn pending_approval(app: &TestApp, task: Uuid) -> Value {
+    wait_for_log(app, task, "Waiting for approval").await;
+    let pending = app.get("/api/deployments/approvals?status=pending").await;
+    pending.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|a| a["taskId"] == task.to_string())
+        .cloned()
+        .unwrap_or_else(|| panic!("no approval for {task}: {}", pending.body))
+}
+
+fn decide(decision: &str, comment: &str) -> Value {
+    json!({"decision": decision, "comment": comment})
+}
+
+/// `staging` requires an approval: the step waits after the cluster's dry run, showing what would be
+/// applied; only a member of the owning group other than the requester decides; a denial or the time
+/// running out fails the task, and nothing but dry runs reached the cluster.
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn an_environment_that_requires_approval_waits_for_another_member(pool: PgPool) {
+    let (app, fake) = app_with_cluster(pool).await;
+    app.add("people.yaml", PEOPLE).await;
+    app.entity("user", "guest").await;
+    add_service_template(&app, "").await;
+
+    // Alice asks; the guest (a member of group:platform, the template's owner) approves.
+    let (task, running) = start_as(
+        &app,
+        "user:default/alice",
+        json!({"name": "web", "environment": "staging"}),
+    )
+    .await;
+    let approval = pending_approval(&app, task).await;
+    assert_eq!(approval["requestedBy"], "user:default/alice");
+    assert_eq!(approval["approverGroup"], "group:default/platform");
+    assert_eq!(approval["planned"][0]["kind"], "Deployment");
+    assert!(
+        patches(&fake).iter().all(|p| p.contains("dryRun=All")),
+        "nothing but dry runs before the approval"
+    );
+    let page = html(
+        &app,
+        &format!(
+            "/deployments/approvals/{}",
+            approval["id"].as_str().expect("id")
+        ),
+    )
+    .await;
+    assert!(page.contains("atrium.dev/deployment: web"), "{page}");
+    let url = format!(
+        "/api/deployments/approvals/{}",
+        approval["id"].as_str().expect("id")
+    );
+    let bad = app.post(&url, json!({"decision": "maybe"})).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let approved = app.post(&url, decide("approve", "looks right")).await;
+    assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
+    assert_eq!(approved.body["status"], "approved");
+    assert_eq!(approved.body["decidedBy"], "user:default/guest");
+    running.await.expect("join").expect("run");
+    let (done, log) = finished(&app, task).await;
+    assert_eq!(done["status"], "completed", "{log:#?}");
+    assert!(
+        log.iter()
+            .any(|l| l == "Approved by user:default/guest: looks right"),
+        "{log:#?}"
+    );
+    assert!(fake.get("apps/v1", "Deployment", "apps", "web").is_some());
+    let record = app.get("/api/deployments?environment=staging").await;
+    assert_eq!(record.body["items"][0]["approvalId"], approval["id"]);
+    let again = app.post(&url, decide("deny", "")).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "decided once only");
+
+    // Alice asks again; the guest denies: the task fails naming who and why; nothing applied.
+    let applied_before = patches(&fake)
+        .iter()
+        .filter(|p| !p.contains("dryRun"))
+        .count();
+    let (task, running) = start_as(
+        &app,
+        "user:default/alice",
+        json!({"name": "web", "environment": "staging", "replicas": 2}),
+    )
+    .await;
+    let approval = pending_approval(&app, task).await;
+    let url = format!(
+        "/api/deployments/approvals/{}",
+        approval["id"].as_str().expect("id")
+    );
+    let denied = app
+        .post(&url, decide("deny", "not during the freeze"))
+        .await;
+    assert_eq!(denied.status, StatusCode::OK, "{}", denied.body);
+    running.await.expect("join").expect("run");
+    let (done, log) = finished(&app, task).await;
+    assert_eq!(done["status"], "failed");
+    assert!(
+        log.join("\n")
+            .contains("denied by user:default/guest: not during the freeze"),
+        "{log:#?}"
+    );
+    assert_eq!(
+        patches(&fake)
+            .iter()
+            .filter(|p| !p.contains("dryRun"))
+            .count(),
+        applied_before
+    );
+
+    // The requester may not approve their own deployment; when nobody decides in time, it fails.
+    let (task, running) = start_as(
+        &app,
+        "user:default/guest",
+        json!({"name": "web", "environment": "staging", "replicas": 3}),
+    )
+    .await;
+    let approval = pending_approval(&app, task).await;
+    let url = format!(
+        "/api/deployments/approvals/{}",
+        approval["id"].as_str().expect("id")
+    );
+    let own = app.post(&url, decide("approve", "")).await;
+    assert_eq!(own.status, StatusCode::FORBIDDEN, "{}", own.body);
+    assert!(
+        own.body.to_string().contains("requested this deployment"),
+        "{}",
+        own.body
+    );
+    sqlx::query("update deployment_approval set expires_at = now() where status = 'pending'")
+        .execute(&app.state.db)
+        .await
+        .expect("expire");
+    running.await.expect("join").expect("run");
+    let (done, log) = finished(&app, task).await;
+    assert_eq!(done["status"], "failed");
+    assert!(
+        log.join("\n").contains("was not approved within 600 s"),
+        "{log:#?}"
+    );
+
+    // An entity owned by another group: the guest is not a member, so may not decide.
+    let (task, running) = start_as(
+        &app,
+        "user:default/alice",
+        json!({"name": "gateway", "environment": "staging"}),
+    )
+    .await;
+    let approval = pending_approval(&app, task).await;
+    assert_eq!(approval["approverGroup"], "group:default/ml");
+    let url = format!(
+        "/api/deployments/approvals/{}",
+        approval["id"].as_str().expect("id")
+    );
+    let outsider = app.post(&url, decide("approve", "")).await;
+    assert_eq!(outsider.status, StatusCode::FORBIDDEN, "{}", outsider.body);
+    assert!(
+        outsider
+            .body
+            .to_string()
+            .contains("is not a member of group:default/ml"),
+        "{}",
+        outsider.body
+    );
+    sqlx::query("update deployment_approval set expires_at = now() where status = 'pending'")
+        .execute(&app.state.db)
+        .await
+        .expect("expire");
+    running.await.expect("join").expect("run");
+    fake.assert_clean();
 }

@@ -169,6 +169,7 @@ async fn run_apply(
     kubernetes_id: &str,
     entity: Option<&str>,
 ) -> Result<ApplyOutcome, ActionError> {
+    let approver_group = owner_of(service, ctx, entity).await;
     let request = ApplyRequest {
         cluster: ctx.str_input("cluster"),
         environment: ctx.str_input("environment"),
@@ -183,6 +184,8 @@ async fn run_apply(
         created_by: ctx.user_ref,
         dry_run: ctx.dry_run,
         rollback_of: None,
+        approver_group: approver_group.as_deref(),
+        log: Some(&ctx.log),
     };
     if ctx.dry_run {
         // The guardrails always run; the cluster's own dry run only when it can be reached.
@@ -209,6 +212,30 @@ async fn run_apply(
         };
     }
     service.apply(request).await.map_err(deploy_error)
+}
+
+/// The group that approves a deployment: the owner of the deployed entity, else of the template.
+async fn owner_of(
+    service: &DeployService,
+    ctx: &ActionContext<'_>,
+    entity: Option<&str>,
+) -> Option<String> {
+    for key in [entity, Some(ctx.template_ref).filter(|t| !t.is_empty())]
+        .into_iter()
+        .flatten()
+    {
+        if let Ok(Some(found)) = service.catalog().entity(&key.to_ascii_lowercase()).await
+            && let Some(owner) = found["relations"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|r| r["type"] == "ownedBy")
+                .and_then(|r| r["targetRef"].as_str())
+        {
+            return Some(owner.to_owned());
+        }
+    }
+    None
 }
 
 const TARGET_PROPERTIES: &str = r#"{
@@ -397,6 +424,8 @@ impl Action for KubeCheck {
                 created_by: ctx.user_ref,
                 dry_run: true,
                 rollback_of: None,
+                approver_group: None,
+                log: None,
             };
             let (cluster, labelled) = self.0.prepare(&request).map_err(deploy_error)?;
             let mut rest = labelled.iter();

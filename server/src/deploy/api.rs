@@ -10,8 +10,9 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::db::ApprovalRow;
 use super::db::{DeploymentList, DeploymentRow, HealthRow};
-use super::service::{DeployError, DeployService, health_name};
+use super::service::{DecisionError, DeployError, DeployService, health_name};
 use crate::error::AppError;
 use crate::http::{Path, QueryParams};
 
@@ -30,6 +31,102 @@ where
         .route("/deployments/{id}/rollback", post(rollback_deployment))
         .route("/deployments/{id}/health", get(observe_health))
         .route("/clusters", get(list_clusters))
+        .route("/deployments/approvals", get(list_approvals))
+        .route(
+            "/deployments/approvals/{id}",
+            get(get_approval).post(decide_approval),
+        )
+}
+
+pub fn approval_json(row: &ApprovalRow) -> Value {
+    json!({
+        "id": row.id,
+        "taskId": row.task_id,
+        "name": row.name,
+        "cluster": row.cluster,
+        "environment": row.environment,
+        "namespace": row.namespace,
+        "requestedBy": row.requested_by,
+        "approverGroup": row.approver_group,
+        "planned": row.planned,
+        "status": row.status,
+        "decidedBy": row.decided_by,
+        "comment": row.comment,
+        "createdAt": row.created_at,
+        "expiresAt": row.expires_at,
+        "decidedAt": row.decided_at,
+    })
+}
+
+impl From<DecisionError> for AppError {
+    fn from(error: DecisionError) -> Self {
+        match error {
+            DecisionError::NotFound => AppError::not_found("No such approval"),
+            DecisionError::Closed(_) => AppError::Conflict(error.to_string()),
+            DecisionError::NotAllowed(message) => AppError::NotAllowed(message),
+            DecisionError::Database(e) => AppError::Database(e),
+        }
+    }
+}
+
+/// `GET /deployments/approvals?status=pending`.
+async fn list_approvals(
+    State(service): State<DeployService>,
+    query: QueryParams,
+) -> Result<Json<Value>, AppError> {
+    let status = query.one("status");
+    if let Some(status) = &status
+        && !matches!(
+            status.as_str(),
+            "pending" | "approved" | "denied" | "expired"
+        )
+    {
+        return Err(AppError::input(format!(
+            "status must be pending, approved, denied or expired, not {status:?}"
+        )));
+    }
+    let rows = service.approvals(status.as_deref()).await?;
+    Ok(Json(
+        json!({"items": rows.iter().map(approval_json).collect::<Vec<_>>()}),
+    ))
+}
+
+async fn get_approval(
+    State(service): State<DeployService>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let id: Uuid = id
+        .parse()
+        .map_err(|_| AppError::not_found("No such approval"))?;
+    let row = service
+        .approval(id)
+        .await?
+        .ok_or_else(|| AppError::not_found("No such approval"))?;
+    Ok(Json(approval_json(&row)))
+}
+
+/// `POST /deployments/approvals/{id}` with `{"decision": "approve" | "deny", "comment": "..."}`.
+async fn decide_approval(
+    State(service): State<DeployService>,
+    Path(id): Path<String>,
+    crate::http::ApiJson(body): crate::http::ApiJson<Value>,
+) -> Result<Json<Value>, AppError> {
+    let id: Uuid = id
+        .parse()
+        .map_err(|_| AppError::not_found("No such approval"))?;
+    let approve = match body["decision"].as_str() {
+        Some("approve") => true,
+        Some("deny") => false,
+        _ => {
+            return Err(AppError::InvalidField {
+                field: "decision".to_owned(),
+                message: "decision must be \"approve\" or \"deny\"".to_owned(),
+            });
+        }
+    };
+    let comment = body["comment"].as_str().unwrap_or_default();
+    let row = service.decide(id, ACTING_USER, approve, comment).await?;
+    Ok(Json(approval_json(&row)))
 }
 
 pub fn deployment_json(row: &DeploymentRow) -> Value {
@@ -51,6 +148,7 @@ pub fn deployment_json(row: &DeploymentRow) -> Value {
         "status": row.status,
         "health": {"status": row.health, "message": row.health_message, "checkedAt": row.health_checked_at},
         "rollbackOf": row.rollback_of,
+        "approvalId": row.approval_id,
         "error": row.error,
     })
 }
@@ -82,6 +180,7 @@ impl From<DeployError> for AppError {
             DeployError::Input(message) => AppError::Input(message),
             DeployError::Guardrails(_) => AppError::NotAllowed(error.to_string()),
             DeployError::Kube(e) => AppError::Conflict(e.to_string()),
+            DeployError::NotApproved(message) => AppError::NotAllowed(message),
             DeployError::Database(e) => AppError::Database(e),
         }
     }

@@ -49,6 +49,14 @@ impl DeployConfig {
             .unwrap_or_default()
     }
 
+    /// The approval rule of an environment (none unless configured).
+    pub fn approval(&self, environment: &str) -> ApprovalConfig {
+        self.environments
+            .get(environment)
+            .map(|e| e.approval.clone())
+            .unwrap_or_default()
+    }
+
     /// The cluster a step names (`cluster`), or else the only cluster of the environment it names.
     pub fn pick_cluster(
         &self,
@@ -129,6 +137,28 @@ impl DeployConfig {
 pub struct EnvironmentConfig {
     /// The guardrail policy every manifest deployed here passes first.
     pub policy: PolicyConfig,
+    /// Whether a deployment here waits for a person's approval before the real apply.
+    pub approval: ApprovalConfig,
+}
+
+/// `deploy.environments.<name>.approval`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApprovalConfig {
+    /// Deployments wait, after the cluster's dry run, until a member of the owning group other than
+    /// the requester approves. Default false.
+    pub required: bool,
+    /// A deployment not approved within this time fails. Default 86,400 s (a day).
+    pub timeout_seconds: u64,
+}
+
+impl Default for ApprovalConfig {
+    fn default() -> Self {
+        Self {
+            required: false,
+            timeout_seconds: 86_400,
+        }
+    }
 }
 
 /// `deploy.clusters[]`: one Kubernetes API server.

@@ -27,6 +27,7 @@ pub struct DeploymentRow {
     pub health_checked_at: Option<String>,
     pub rollback_of: Option<Uuid>,
     pub error: Option<String>,
+    pub approval_id: Option<Uuid>,
 }
 
 /// A new record.
@@ -46,6 +47,7 @@ pub struct NewDeployment<'a> {
     pub status: &'a str,
     pub rollback_of: Option<Uuid>,
     pub error: Option<&'a str>,
+    pub approval_id: Option<Uuid>,
 }
 
 /// Inserts a record as the next revision of its target. The target's rows are locked first (an
@@ -64,12 +66,13 @@ pub async fn insert_deployment(
     sqlx::query_scalar!(
         r#"insert into deployment
              (id, name, cluster, environment, namespace, revision, entity_ref, kubernetes_id,
-              template_ref, task_id, parameters, objects, created_by, status, rollback_of, error)
+              template_ref, task_id, parameters, objects, created_by, status, rollback_of, error,
+              approval_id)
            values ($1, $2, $3, $4, $5,
                    (select coalesce(max(revision), 0) + 1 from deployment
                      where cluster = $3 and namespace = $5 and name = $2),
                    $6, $7, $8,
-                   (select id from scaffolder_task where id = $9), $10, $11, $12, $13, $14, $15)
+                   (select id from scaffolder_task where id = $9), $10, $11, $12, $13, $14, $15, $16)
            returning revision"#,
         new.id,
         new.name,
@@ -86,6 +89,7 @@ pub async fn insert_deployment(
         new.status,
         new.rollback_of,
         new.error,
+        new.approval_id,
     )
     .fetch_one(&mut *tx)
     .await
@@ -96,7 +100,7 @@ const SELECT: &str = r#"select id, name, cluster, environment, namespace, revisi
        to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as created_at,
        status, health, health_message,
        to_char(health_checked_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as health_checked_at,
-       rollback_of, error
+       rollback_of, error, approval_id
   from deployment"#;
 
 fn row(row: &sqlx::postgres::PgRow) -> sqlx::Result<DeploymentRow> {
@@ -121,6 +125,7 @@ fn row(row: &sqlx::postgres::PgRow) -> sqlx::Result<DeploymentRow> {
         health_checked_at: row.try_get("health_checked_at")?,
         rollback_of: row.try_get("rollback_of")?,
         error: row.try_get("error")?,
+        approval_id: row.try_get("approval_id")?,
     })
 }
 
@@ -275,5 +280,133 @@ pub async fn health_history(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<V
         id
     )
     .fetch_all(db)
+    .await
+}
+
+/// An approval as the API and pages show it.
+#[derive(Debug, Clone)]
+pub struct ApprovalRow {
+    pub id: Uuid,
+    pub task_id: Option<Uuid>,
+    pub name: String,
+    pub cluster: String,
+    pub environment: String,
+    pub namespace: String,
+    pub requested_by: String,
+    pub approver_group: String,
+    pub planned: Value,
+    pub status: String,
+    pub decided_by: Option<String>,
+    pub comment: String,
+    pub created_at: String,
+    pub expires_at: String,
+    pub decided_at: Option<String>,
+}
+
+/// A new pending approval.
+pub struct NewApproval<'a> {
+    pub id: Uuid,
+    pub task_id: Option<Uuid>,
+    pub name: &'a str,
+    pub cluster: &'a str,
+    pub environment: &'a str,
+    pub namespace: &'a str,
+    pub requested_by: &'a str,
+    pub approver_group: &'a str,
+    pub planned: &'a Value,
+    pub expires_in_seconds: f64,
+}
+
+pub async fn insert_approval(db: impl PgExecutor<'_>, new: &NewApproval<'_>) -> sqlx::Result<()> {
+    sqlx::query!(
+        "insert into deployment_approval
+           (id, task_id, name, cluster, environment, namespace, requested_by, approver_group, planned,
+            expires_at)
+         values ($1, (select id from scaffolder_task where id = $2), $3, $4, $5, $6, $7, $8, $9,
+                 now() + make_interval(secs => $10))",
+        new.id,
+        new.task_id,
+        new.name,
+        new.cluster,
+        new.environment,
+        new.namespace,
+        new.requested_by,
+        new.approver_group,
+        new.planned,
+        new.expires_in_seconds,
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn approval(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<ApprovalRow>> {
+    sqlx::query_as!(
+        ApprovalRow,
+        r#"select id, task_id, name, cluster, environment, namespace, requested_by, approver_group,
+                  planned, status, decided_by, comment,
+                  to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "created_at!",
+                  to_char(expires_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "expires_at!",
+                  to_char(decided_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as decided_at
+             from deployment_approval where id = $1"#,
+        id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Approvals in a status (all when `None`), newest first.
+pub async fn list_approvals(
+    db: impl PgExecutor<'_>,
+    status: Option<&str>,
+) -> sqlx::Result<Vec<ApprovalRow>> {
+    sqlx::query_as!(
+        ApprovalRow,
+        r#"select id, task_id, name, cluster, environment, namespace, requested_by, approver_group,
+                  planned, status, decided_by, comment,
+                  to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "created_at!",
+                  to_char(expires_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "expires_at!",
+                  to_char(decided_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as decided_at
+             from deployment_approval where $1::text is null or status = $1
+            order by created_at desc limit 200"#,
+        status
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Records a decision on a pending, unexpired approval; false when it was no longer pending.
+pub async fn decide_approval(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    status: &str,
+    decided_by: &str,
+    comment: &str,
+) -> sqlx::Result<bool> {
+    let updated = sqlx::query!(
+        "update deployment_approval
+            set status = $2, decided_by = $3, comment = $4, decided_at = now()
+          where id = $1 and status = 'pending' and expires_at > now()",
+        id,
+        status,
+        decided_by,
+        comment,
+    )
+    .execute(db)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Marks a pending approval past its time as expired; returns its status afterwards.
+pub async fn expire_approval(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar!(
+        "update deployment_approval
+            set status = case when status = 'pending' and expires_at <= now() then 'expired' else status end,
+                decided_at = case when status = 'pending' and expires_at <= now() then now() else decided_at end
+          where id = $1
+          returning status",
+        id
+    )
+    .fetch_optional(db)
     .await
 }

@@ -22,5 +22,6 @@ pub mod model;
 pub mod pages;
 pub mod policy;
 pub mod service;
+pub mod workloads;
 
 pub use service::{DeployError, DeployService};

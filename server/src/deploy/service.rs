@@ -16,9 +16,10 @@ use uuid::Uuid;
 
 use super::cluster::{ClusterClient, KubeError, describe};
 use super::config::{ClusterConfig, DeployConfig};
-use super::db::{self, DeploymentRow, NewDeployment};
+use super::db::{self, ApprovalRow, DeploymentRow, NewApproval, NewDeployment};
 use super::health::{self, HealthStatus};
 use super::policy::{self, Violation};
+use crate::catalog::CatalogService;
 
 /// Label naming the catalog entity an object belongs to (Backstage's Kubernetes plugin finds
 /// workloads by it).
@@ -30,6 +31,8 @@ pub const DEPLOYMENT_LABEL: &str = "atrium.dev/deployment";
 pub struct DeployService {
     db: PgPool,
     config: Arc<DeployConfig>,
+    /// Group membership of approvers, and the owners of what is deployed.
+    catalog: CatalogService,
 }
 
 /// Why a deployment did not happen; shown in task logs and API errors, so it says what and where.
@@ -44,6 +47,9 @@ pub enum DeployError {
     Guardrails(Vec<Violation>),
     #[error(transparent)]
     Kube(#[from] KubeError),
+    /// The environment requires an approval and it was denied or not given in time.
+    #[error("{0}")]
+    NotApproved(String),
     #[error("the deployment record could not be written: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -76,6 +82,10 @@ pub struct ApplyRequest<'a> {
     /// Stop after the cluster's dry run: nothing is persisted, no record is written.
     pub dry_run: bool,
     pub rollback_of: Option<Uuid>,
+    /// Who may approve, where the environment requires it: the group owning what is deployed.
+    pub approver_group: Option<&'a str>,
+    /// Where to say what the apply is waiting for (a task's log).
+    pub log: Option<&'a tokio::sync::mpsc::UnboundedSender<String>>,
 }
 
 /// What an apply did.
@@ -118,8 +128,16 @@ pub struct ClusterStatus {
 }
 
 impl DeployService {
-    pub fn new(db: PgPool, config: Arc<DeployConfig>) -> Self {
-        Self { db, config }
+    pub fn new(db: PgPool, config: Arc<DeployConfig>, catalog: CatalogService) -> Self {
+        Self {
+            db,
+            config,
+            catalog,
+        }
+    }
+
+    pub fn catalog(&self) -> &CatalogService {
+        &self.catalog
     }
 
     pub fn config(&self) -> &DeployConfig {
@@ -194,6 +212,14 @@ impl DeployService {
             outcome.objects = objects.iter().map(|o| (describe(o), false)).collect();
             return Ok(outcome);
         }
+        let approval_id = if self.config.approval(&cluster.environment).required {
+            Some(
+                self.await_approval(&request, cluster, &outcome.planned)
+                    .await?,
+            )
+        } else {
+            None
+        };
         let mut failure = None;
         for object in &objects {
             match client.apply(object, false).await {
@@ -236,6 +262,7 @@ impl DeployService {
             },
             rollback_of: request.rollback_of,
             error: error.as_deref(),
+            approval_id,
         };
         let mut tx = self.db.begin().await?;
         db::insert_deployment(&mut tx, &new).await?;
@@ -245,6 +272,148 @@ impl DeployService {
         }
         outcome.deployment = db::deployment(&self.db, id).await?;
         Ok(outcome)
+    }
+
+    /// Opens an approval for the planned objects and waits until it is decided or expires.
+    async fn await_approval(
+        &self,
+        request: &ApplyRequest<'_>,
+        cluster: &ClusterConfig,
+        planned: &[Value],
+    ) -> Result<Uuid, DeployError> {
+        let Some(group) = request.approver_group else {
+            return Err(DeployError::NotApproved(format!(
+                "environment `{}` requires an approval, and nothing names the group that would give it (deploy an entity that has an owner)",
+                cluster.environment
+            )));
+        };
+        let rule = self.config.approval(&cluster.environment);
+        let id = Uuid::new_v4();
+        db::insert_approval(
+            &self.db,
+            &NewApproval {
+                id,
+                task_id: request.task_id,
+                name: request.name,
+                cluster: &cluster.name,
+                environment: &cluster.environment,
+                namespace: request.namespace,
+                requested_by: request.created_by,
+                approver_group: group,
+                planned: &Value::Array(planned.to_vec()),
+                expires_in_seconds: rule.timeout_seconds as f64,
+            },
+        )
+        .await?;
+        if let Some(log) = request.log {
+            let _ = log.send(format!(
+                "Waiting for approval: environment `{}` requires a member of {group} other than {} to approve at {} (within {} s)",
+                cluster.environment,
+                request.created_by,
+                approval_url(id),
+                rule.timeout_seconds
+            ));
+        }
+        let poll = Duration::from_millis(self.config.poll_interval_ms.max(10));
+        loop {
+            let status = db::expire_approval(&self.db, id).await?.unwrap_or_default();
+            match status.as_str() {
+                "approved" => {
+                    let row = db::approval(&self.db, id).await?;
+                    if let (Some(log), Some(row)) = (request.log, row) {
+                        let _ = log.send(format!(
+                            "Approved by {}{}",
+                            row.decided_by.unwrap_or_default(),
+                            comment_suffix(&row.comment)
+                        ));
+                    }
+                    return Ok(id);
+                }
+                "denied" => {
+                    let row = db::approval(&self.db, id).await?;
+                    let (by, comment) = row
+                        .map(|r| (r.decided_by.unwrap_or_default(), r.comment))
+                        .unwrap_or_default();
+                    return Err(DeployError::NotApproved(format!(
+                        "the deployment was denied by {by}{}",
+                        comment_suffix(&comment)
+                    )));
+                }
+                "expired" => {
+                    return Err(DeployError::NotApproved(format!(
+                        "the deployment was not approved within {} s",
+                        rule.timeout_seconds
+                    )));
+                }
+                _ => tokio::time::sleep(poll).await,
+            }
+        }
+    }
+
+    pub async fn approval(&self, id: Uuid) -> Result<Option<ApprovalRow>, sqlx::Error> {
+        db::approval(&self.db, id).await
+    }
+
+    pub async fn approvals(&self, status: Option<&str>) -> Result<Vec<ApprovalRow>, sqlx::Error> {
+        db::list_approvals(&self.db, status).await
+    }
+
+    /// An approver's decision. Only a user (never an agent) who belongs to the approving group and did
+    /// not request the deployment may decide, and only while it is pending.
+    pub async fn decide(
+        &self,
+        id: Uuid,
+        approver: &str,
+        approve: bool,
+        comment: &str,
+    ) -> Result<ApprovalRow, DecisionError> {
+        let row = self.approval(id).await?.ok_or(DecisionError::NotFound)?;
+        if row.status != "pending" {
+            return Err(DecisionError::Closed(row.status));
+        }
+        if !approver.starts_with("user:") {
+            return Err(DecisionError::NotAllowed(
+                "only a person may approve a deployment, never an agent or a service".to_owned(),
+            ));
+        }
+        if approver.eq_ignore_ascii_case(&row.requested_by) {
+            return Err(DecisionError::NotAllowed(format!(
+                "{approver} requested this deployment; another member of {} must decide",
+                row.approver_group
+            )));
+        }
+        if !self.is_member(approver, &row.approver_group).await? {
+            return Err(DecisionError::NotAllowed(format!(
+                "{approver} is not a member of {}, which decides on this deployment",
+                row.approver_group
+            )));
+        }
+        let status = if approve { "approved" } else { "denied" };
+        if !db::decide_approval(&self.db, id, status, approver, comment).await? {
+            return Err(DecisionError::Closed("expired".to_owned()));
+        }
+        self.approval(id).await?.ok_or(DecisionError::NotFound)
+    }
+
+    /// Whether the user's catalog entity has a `memberOf` relation to the group.
+    async fn is_member(&self, user: &str, group: &str) -> Result<bool, sqlx::Error> {
+        let entity = match self.catalog.entity(&user.to_ascii_lowercase()).await {
+            Ok(Some(entity)) => entity,
+            Ok(None) => return Ok(false),
+            Err(crate::error::AppError::Database(e)) => return Err(e),
+            Err(_) => return Ok(false),
+        };
+        let group = group.to_ascii_lowercase();
+        Ok(entity["relations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| {
+                r["type"] == "memberOf"
+                    && r["targetRef"]
+                        .as_str()
+                        .is_some_and(|t| t.eq_ignore_ascii_case(&group))
+            }))
     }
 
     pub async fn deployment(&self, id: Uuid) -> Result<Option<DeploymentRow>, sqlx::Error> {
@@ -363,6 +532,13 @@ impl DeployService {
                 record.revision, record.name
             )));
         }
+        if self.config.approval(&record.environment).required {
+            // An approval waits for hours; a request cannot. Re-running the template waits in its task.
+            return Err(DeployError::NotApproved(format!(
+                "environment `{}` requires an approval: roll back by running the template again with the earlier parameters (its task waits for the approval)",
+                record.environment
+            )));
+        }
         let objects = record.objects.as_array().cloned().unwrap_or_default();
         self.apply(ApplyRequest {
             cluster: Some(&record.cluster),
@@ -378,6 +554,8 @@ impl DeployService {
             created_by: user_ref,
             dry_run: false,
             rollback_of: Some(record.id),
+            approver_group: None,
+            log: None,
         })
         .await
     }
@@ -445,6 +623,32 @@ impl DeployService {
             }
         });
         futures::future::join_all(checks).await
+    }
+}
+
+/// Why a decision on an approval was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum DecisionError {
+    #[error("no such approval")]
+    NotFound,
+    #[error("the approval is already {0}")]
+    Closed(String),
+    #[error("{0}")]
+    NotAllowed(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// The page where an approval is decided.
+pub fn approval_url(id: Uuid) -> String {
+    format!("/deployments/approvals/{id}")
+}
+
+fn comment_suffix(comment: &str) -> String {
+    if comment.is_empty() {
+        String::new()
+    } else {
+        format!(": {comment}")
     }
 }
 

@@ -2,6 +2,9 @@
 //! objects, health over time, drift on demand, rollback) and `/clusters` (each cluster's reachability,
 //! version, environment and namespaces).
 
+mod approvals;
+mod kubernetes;
+
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
@@ -22,12 +25,22 @@ pub fn router<S>() -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
     DeployService: FromRef<S>,
+    crate::catalog::CatalogService: FromRef<S>,
 {
     Router::new()
         .route("/deployments", get(list_deployments))
         .route("/deployments/{id}", get(show_deployment))
         .route("/deployments/{id}/rollback", post(rollback))
         .route("/clusters", get(list_clusters))
+        .route("/deployments/approvals", get(approvals::list_approvals))
+        .route(
+            "/deployments/approvals/{id}",
+            get(approvals::show_approval).post(approvals::decide),
+        )
+        .route(
+            "/catalog/{namespace}/{kind}/{name}/kubernetes",
+            get(kubernetes::show_kubernetes),
+        )
 }
 
 pub struct DeploymentSummary {
