@@ -157,6 +157,10 @@ async fn the_python_service_golden_path_publishes_and_registers_a_component(pool
         "{catalog_info}"
     );
     assert!(!catalog_info.contains("${{"), "{catalog_info}");
+    // The manifests passed the dev guardrails before the commit and carry Atrium's labels.
+    let manifests = git(&bare, &["show", "main:deploy/kubernetes.yaml"]);
+    assert!(manifests.contains("atrium.dev/deployment: orders-api"), "{manifests}");
+    assert!(manifests.contains("namespace: apps"), "{manifests}");
 
     // And the catalog serves the new component once it has read the repository.
     app.process().await;
@@ -211,7 +215,7 @@ async fn a_dry_run_renders_the_skeleton_without_publishing(pool: PgPool) {
         log.contains(&"Skipping because catalog:register does not support dry-run".to_owned()),
         "{log:#?}"
     );
-    assert_eq!(response.body["steps"].as_array().map(Vec::len), Some(4));
+    assert_eq!(response.body["steps"].as_array().map(Vec::len), Some(5));
     // Nothing was published or registered.
     assert!(!git_dir.join("northwind").exists());
     let locations = app.get("/api/catalog/locations").await;
