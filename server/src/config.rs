@@ -509,6 +509,48 @@ pub fn parse_location_shorthand(item: &str) -> Result<LocationConfig, String> {
     })
 }
 
+/// The demo's one cluster: `local`, the current context of the user's kubeconfig (a kind or k3d
+/// cluster, say), in environment `dev`. Without one, a deploy step fails saying the kubeconfig cannot
+/// be read, and everything else works.
+fn demo_deploy() -> crate::deploy::config::DeployConfig {
+    use crate::deploy::config::{ClusterConfig, DeployConfig, EnvironmentConfig};
+    use crate::deploy::policy::PolicyConfig;
+    let kubeconfig = std::env::var_os("KUBECONFIG")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".kube/config")))
+        .unwrap_or_else(|| PathBuf::from(".kube/config"));
+    let mut deploy = DeployConfig::default();
+    deploy.environments.insert(
+        "dev".to_owned(),
+        EnvironmentConfig {
+            policy: PolicyConfig {
+                allowed_registries: vec![
+                    "registry.example.com/northwind-labs".to_owned(),
+                    "docker.io/vllm".to_owned(),
+                    "ghcr.io/northwind-labs".to_owned(),
+                ],
+                max_replicas: 4,
+                max_gpus: 8,
+                ..PolicyConfig::default()
+            },
+            ..EnvironmentConfig::default()
+        },
+    );
+    deploy.clusters.push(ClusterConfig {
+        name: "local".to_owned(),
+        environment: "dev".to_owned(),
+        namespaces: vec!["apps".to_owned(), "model-serving".to_owned()],
+        url: None,
+        ca_file: None,
+        token_env: None,
+        token_file: None,
+        kubeconfig: Some(kubeconfig),
+        context: None,
+        in_cluster: false,
+    });
+    deploy
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -577,46 +619,4 @@ mod tests {
             .expect_err("unknown key");
         assert!(err.to_string().contains("refresh_intervl_seconds"), "{err}");
     }
-}
-
-/// The demo's one cluster: `local`, the current context of the user's kubeconfig (a kind or k3d
-/// cluster, say), in environment `dev`. Without one, a deploy step fails saying the kubeconfig cannot
-/// be read, and everything else works.
-fn demo_deploy() -> crate::deploy::config::DeployConfig {
-    use crate::deploy::config::{ClusterConfig, DeployConfig, EnvironmentConfig};
-    use crate::deploy::policy::PolicyConfig;
-    let kubeconfig = std::env::var_os("KUBECONFIG")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".kube/config")))
-        .unwrap_or_else(|| PathBuf::from(".kube/config"));
-    let mut deploy = DeployConfig::default();
-    deploy.environments.insert(
-        "dev".to_owned(),
-        EnvironmentConfig {
-            policy: PolicyConfig {
-                allowed_registries: vec![
-                    "registry.example.com/northwind-labs".to_owned(),
-                    "docker.io/vllm".to_owned(),
-                    "ghcr.io/northwind-labs".to_owned(),
-                ],
-                max_replicas: 4,
-                max_gpus: 8,
-                ..PolicyConfig::default()
-            },
-            ..EnvironmentConfig::default()
-        },
-    );
-    deploy.clusters.push(ClusterConfig {
-        name: "local".to_owned(),
-        environment: "dev".to_owned(),
-        namespaces: vec!["apps".to_owned(), "model-serving".to_owned()],
-        url: None,
-        ca_file: None,
-        token_env: None,
-        token_file: None,
-        kubeconfig: Some(kubeconfig),
-        context: None,
-        in_cluster: false,
-    });
-    deploy
 }

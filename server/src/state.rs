@@ -25,11 +25,8 @@ impl AppState {
         let config = Arc::new(config);
         let catalog = CatalogService::new(db.clone(), config.clone())?;
         config.deploy.check().map_err(anyhow::Error::msg)?;
-        let deploy = DeployService::new(
-            db.clone(),
-            Arc::new(config.deploy.clone()),
-            catalog.clone(),
-        );
+        let deploy =
+            DeployService::new(db.clone(), Arc::new(config.deploy.clone()), catalog.clone());
         // The deploy actions are handed to the scaffolder here: the scaffolder does not know `deploy`.
         let scaffolder = ScaffolderService::new(
             db.clone(),

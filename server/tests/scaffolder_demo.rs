@@ -159,7 +159,10 @@ async fn the_python_service_golden_path_publishes_and_registers_a_component(pool
     assert!(!catalog_info.contains("${{"), "{catalog_info}");
     // The manifests passed the dev guardrails before the commit and carry Atrium's labels.
     let manifests = git(&bare, &["show", "main:deploy/kubernetes.yaml"]);
-    assert!(manifests.contains("atrium.dev/deployment: orders-api"), "{manifests}");
+    assert!(
+        manifests.contains("atrium.dev/deployment: orders-api"),
+        "{manifests}"
+    );
     assert!(manifests.contains("namespace: apps"), "{manifests}");
 
     // And the catalog serves the new component once it has read the repository.

@@ -399,9 +399,9 @@ impl DeployService {
     async fn is_member(&self, user: &str, group: &str) -> Result<bool, sqlx::Error> {
         let entity = match self.catalog.entity(&user.to_ascii_lowercase()).await {
             Ok(Some(entity)) => entity,
-            Ok(None) => return Ok(false),
             Err(crate::error::AppError::Database(e)) => return Err(e),
-            Err(_) => return Ok(false),
+            // A user without an entity (or an unreadable one) belongs to no group.
+            Ok(None) | Err(_) => return Ok(false),
         };
         let group = group.to_ascii_lowercase();
         Ok(entity["relations"]

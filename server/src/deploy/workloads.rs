@@ -340,7 +340,7 @@ fn selects(workload: &Value, pod: &Value) -> bool {
     let label = |key: &str| labels[key].as_str();
     let match_labels = selector["matchLabels"].as_object();
     let expressions = selector["matchExpressions"].as_array();
-    if match_labels.is_none_or(|m| m.is_empty()) && expressions.is_none_or(|e| e.is_empty()) {
+    if match_labels.is_none_or(serde_json::Map::is_empty) && expressions.is_none_or(Vec::is_empty) {
         return false;
     }
     let labels_match = match_labels

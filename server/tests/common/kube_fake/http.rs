@@ -291,6 +291,18 @@ pub(super) fn discovery_route(
     problems: &mut Vec<String>,
 ) -> Option<Response<Body>> {
     let hidden = &state.hidden;
+    // A group the test took away (a CRD not installed) is simply not served: a 404, not a violation.
+    if let ["apis", group, _] = segments
+        && hidden.iter().any(|h| h == group)
+    {
+        let message = "the server could not find the requested resource";
+        return Some(status_response(&status_value(
+            404,
+            "NotFound",
+            message,
+            json!({}),
+        )));
+    }
     let aggregated = request
         .header(header::ACCEPT)
         .is_some_and(discovery::wants_aggregated);
