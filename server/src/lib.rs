@@ -4,6 +4,7 @@
 //! (`catalog`, later `scaffolder`, `deploy`, `auth`) own their routes, queries, pages and tests;
 //! docs/ARCHITECTURE.md has the module tree and the layering rule.
 
+pub mod auth;
 pub mod catalog;
 pub mod config;
 pub mod db;

@@ -1,0 +1,17 @@
+//! Identity: who is calling, and what they may do.
+//!
+//! - `scope`: what a caller may do (`catalog:read`, `template:run:<ref>`, `deploy:<env>`, `admin`);
+//! - `caller`: the caller of a request, put there by `middleware` and taken by handlers;
+//! - `token`: API token strings (prefix, randomness, checksum; only their hash is stored);
+//! - `config`: `auth` in `atrium.yaml`.
+//!
+//! Every route but health, metrics, static assets, sign-in and signed webhooks needs a caller: a
+//! session (browser), an API token (`Authorization: Bearer atr_...`), or guest mode when it is on.
+
+pub mod caller;
+pub mod config;
+pub mod scope;
+pub mod token;
+
+pub use caller::{ActorKind, Caller};
+pub use scope::{Scope, Scopes};
