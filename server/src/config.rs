@@ -20,6 +20,8 @@ pub struct Config {
     pub scaffolder: ScaffolderConfig,
     /// Clusters to deploy to and the guardrails of each environment.
     pub deploy: crate::deploy::config::DeployConfig,
+    /// Sign-in, guest mode, sessions, API tokens and the audit log.
+    pub auth: crate::auth::config::AuthConfig,
 }
 
 /// `scaffolder`: golden paths (software templates) and the tasks that run them.
@@ -402,6 +404,8 @@ impl Config {
         }];
         config.catalog.file_roots.push(git_dir);
         config.deploy = demo_deploy();
+        // The demo stays one command: no sign-in, everyone is the guest (on loopback only).
+        config.auth.guest = true;
         config
     }
 

@@ -23,7 +23,7 @@ pub mod ui;
 
 use axum::Router;
 use axum::http::HeaderName;
-use axum::middleware::from_fn;
+use axum::middleware::{from_fn, from_fn_with_state};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -55,11 +55,13 @@ pub fn app(state: AppState) -> Router {
             scaffolder::api::router().layer(from_fn(error::render_json)),
         )
         .merge(deploy::api::router().layer(from_fn(error::render_json)))
+        .merge(auth::api::router().layer(from_fn(error::render_json)))
         .nest(
             "/atrium",
             catalog::api::atrium_router().layer(from_fn(error::render_json)),
         )
         .fallback(api_not_found);
+    let authenticate = from_fn_with_state(state.auth.clone(), auth::middleware::authenticate);
     let api = http::with_limits(api, server).layer(from_fn(telemetry::record_http_metrics));
     // The long poll and the event stream wait on purpose: outside the request time limit, each bounds
     // its own wait.
@@ -68,9 +70,12 @@ pub fn app(state: AppState) -> Router {
             "/api/scaffolder",
             scaffolder::api::streams().layer(from_fn(error::render_json)),
         )
+        .layer(authenticate.clone())
+        .layer(from_fn(error::render_json))
         .layer(from_fn(telemetry::record_http_metrics));
     let api = Router::new()
         .nest("/api", api)
+        .layer(authenticate.clone())
         .layer(from_fn(error::render_json))
         .merge(streams);
     let pages = home::router()
@@ -80,6 +85,7 @@ pub fn app(state: AppState) -> Router {
         .merge(deploy::pages::router())
         .fallback(ui::not_found);
     let pages = http::with_limits(pages, server)
+        .layer(authenticate)
         .layer(from_fn(ui::error::render_html))
         .layer(from_fn(ui::security_headers))
         .layer(from_fn(telemetry::record_http_metrics));

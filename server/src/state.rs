@@ -5,6 +5,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use sqlx::PgPool;
 
+use crate::auth::AuthService;
 use crate::catalog::CatalogService;
 use crate::config::Config;
 use crate::deploy::DeployService;
@@ -17,12 +18,23 @@ pub struct AppState {
     pub catalog: CatalogService,
     pub scaffolder: ScaffolderService,
     pub deploy: DeployService,
+    pub auth: AuthService,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
 impl AppState {
     pub fn new(db: PgPool, config: Config) -> anyhow::Result<Self> {
+        let listen = config.server.listen;
+        if config.auth.guest
+            && !listen.ip().is_loopback()
+            && !config.auth.allow_guest_on_any_address
+        {
+            anyhow::bail!(
+                "guest mode (auth.guest) lets anyone who reaches {listen} act without signing in; it is refused on an address other than loopback unless auth.allow_guest_on_any_address is set"
+            );
+        }
         let config = Arc::new(config);
+        let auth = AuthService::new(db.clone(), Arc::new(config.auth.clone()));
         let catalog = CatalogService::new(db.clone(), config.clone())?;
         config.deploy.check().map_err(anyhow::Error::msg)?;
         let deploy =
@@ -40,6 +52,7 @@ impl AppState {
             catalog,
             scaffolder,
             deploy,
+            auth,
             metrics: crate::telemetry::metrics_handle(),
         })
     }
@@ -66,5 +79,11 @@ impl FromRef<AppState> for ScaffolderService {
 impl FromRef<AppState> for DeployService {
     fn from_ref(state: &AppState) -> Self {
         state.deploy.clone()
+    }
+}
+
+impl FromRef<AppState> for AuthService {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.clone()
     }
 }

@@ -36,7 +36,7 @@ fn modules(src: &Path) -> BTreeMap<Vec<String>, PathBuf> {
 }
 
 /// Feature modules, whose parts are told apart.
-const FEATURES: [&str; 3] = ["catalog", "scaffolder", "deploy"];
+const FEATURES: [&str; 4] = ["catalog", "scaffolder", "deploy", "auth"];
 
 /// The part of the house a module belongs to: `catalog::x` or `scaffolder::x` inside a feature, else
 /// the top module. (A feature's handlers sit above `state`, its service below it.)

@@ -730,7 +730,8 @@ impl Cluster {
             settings[key] = value.clone();
         }
         // Three replicas per test and two tests at once must stay well below Postgres' 100 connections.
-        let mut config = json!({"database": {"max_connections": 6}, "catalog": settings});
+        // The replicas serve loopback in guest mode: requests carry no credentials.
+        let mut config = json!({"database": {"max_connections": 6}, "catalog": settings, "auth": {"guest": true}});
         for (key, value) in sections.as_object().expect("sections") {
             config[key] = value.clone();
         }

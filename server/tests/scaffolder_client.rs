@@ -32,6 +32,11 @@ async fn backstage_scaffolder_client_suite_passes(pool: PgPool) {
             workspace_dir: workspaces.path().to_path_buf(),
             ..ScaffolderConfig::default()
         },
+        // Served on loopback in guest mode: the suite calls as the guest, without a token.
+        auth: atrium::auth::config::AuthConfig {
+            guest: true,
+            ..Default::default()
+        },
         ..Config::default()
     };
     let state = atrium::AppState::new(pool, config).expect("state");

@@ -316,6 +316,7 @@ async fn publish_git_creates_a_local_repository_the_catalog_can_read(pool: PgPoo
         router: atrium::app(h.state.clone()),
         state: h.state.clone(),
         root: tempfile::tempdir().expect("tempdir"),
+        token: Some(common::admin_token(&h.state).await),
     };
     let created = app
         .post(

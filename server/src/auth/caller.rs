@@ -42,6 +42,8 @@ pub struct Caller {
     /// For agent tokens, the agent's name.
     pub agent: Option<String>,
     pub scopes: Scopes,
+    /// The request's id (`x-request-id`), for the audit log.
+    pub request_id: Option<String>,
 }
 
 impl Caller {
@@ -52,6 +54,19 @@ impl Caller {
             token_id: None,
             agent: None,
             scopes: Scopes::person(false),
+            request_id: None,
+        }
+    }
+
+    /// Atrium itself (start-up, the command line): every scope, named `system` in the audit log.
+    pub fn system() -> Self {
+        Self {
+            user_ref: "system".to_owned(),
+            kind: ActorKind::User,
+            token_id: None,
+            agent: None,
+            scopes: Scopes(vec![Scope::Admin]),
+            request_id: None,
         }
     }
 

@@ -8,10 +8,17 @@
 //! Every route but health, metrics, static assets, sign-in and signed webhooks needs a caller: a
 //! session (browser), an API token (`Authorization: Bearer atr_...`), or guest mode when it is on.
 
+pub mod api;
 pub mod caller;
 pub mod config;
+pub mod db;
+pub mod github;
+pub mod middleware;
+pub mod oidc;
 pub mod scope;
+pub mod service;
 pub mod token;
 
 pub use caller::{ActorKind, Caller};
 pub use scope::{Scope, Scopes};
+pub use service::AuthService;

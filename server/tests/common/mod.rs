@@ -23,6 +23,23 @@ pub struct TestApp {
     pub state: AppState,
     pub router: Router,
     pub root: tempfile::TempDir,
+    /// An admin's API token, sent with every request that carries no `Authorization` of its own
+    /// (the harness acts as a signed-in admin); `None` after `anonymous()`.
+    pub token: Option<String>,
+}
+
+/// An admin's API token (a day long) for requests to `state`'s router.
+pub async fn admin_token(state: &AppState) -> String {
+    state
+        .auth
+        .issue(
+            "user:default/admin",
+            &atrium::auth::Scopes(vec![atrium::auth::Scope::Admin]),
+            "test harness",
+            1,
+        )
+        .await
+        .expect("an admin token for the test harness")
 }
 
 pub struct Response {
@@ -66,11 +83,19 @@ impl TestApp {
         // Long polls and event streams hear of new task events as a server's would.
         state.scaffolder.spawn_listener();
         let router = app(state.clone());
+        let token = admin_token(&state).await;
         Self {
             state,
             router,
             root,
+            token: Some(token),
         }
+    }
+
+    /// The same app, sending no credentials (for tests of what anonymous callers get).
+    pub fn anonymous(mut self) -> Self {
+        self.token = None;
+        self
     }
 
     pub fn path(&self, relative: &str) -> PathBuf {
@@ -164,8 +189,16 @@ impl TestApp {
     /// Sends any request through the router; the body comes back as bytes (HTML, JSON, CSS...).
     pub async fn send_raw(
         &self,
-        request: Request<Body>,
+        mut request: Request<Body>,
     ) -> (StatusCode, axum::http::HeaderMap, axum::body::Bytes) {
+        if let Some(token) = &self.token
+            && !request.headers().contains_key(header::AUTHORIZATION)
+        {
+            request.headers_mut().insert(
+                header::AUTHORIZATION,
+                format!("Bearer {token}").parse().expect("header value"),
+            );
+        }
         let response = self
             .router
             .clone()

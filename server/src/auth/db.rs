@@ -1,0 +1,315 @@
+//! Identity's SQL: sessions, API tokens, audit events.
+
+use serde_json::Value;
+use sqlx::{PgExecutor, Postgres, QueryBuilder, Row};
+use uuid::Uuid;
+
+/// A session as the middleware needs it.
+#[derive(Debug, Clone)]
+pub struct SessionRow {
+    pub user_ref: Option<String>,
+    pub pending_login: Option<Value>,
+    pub return_to: String,
+}
+
+/// Creates a session (a signed-in user, or a sign-in under way).
+pub async fn insert_session(
+    db: impl PgExecutor<'_>,
+    id_hash: &str,
+    user_ref: Option<&str>,
+    pending_login: Option<&Value>,
+    return_to: &str,
+    absolute_seconds: f64,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "insert into auth_session (id_hash, user_ref, pending_login, return_to, expires_at)
+         values ($1, $2, $3, $4, now() + make_interval(secs => $5))",
+        id_hash,
+        user_ref,
+        pending_login,
+        return_to,
+        absolute_seconds,
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// The live session with this id hash, its idle time renewed; `None` when unknown, past its absolute
+/// end, or idle for longer than `idle_seconds`.
+pub async fn touch_session(
+    db: impl PgExecutor<'_>,
+    id_hash: &str,
+    idle_seconds: f64,
+) -> sqlx::Result<Option<SessionRow>> {
+    sqlx::query_as!(
+        SessionRow,
+        r#"update auth_session set last_seen_at = now()
+            where id_hash = $1 and expires_at > now()
+              and last_seen_at > now() - make_interval(secs => $2)
+           returning user_ref, pending_login, return_to"#,
+        id_hash,
+        idle_seconds,
+    )
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn delete_session(db: impl PgExecutor<'_>, id_hash: &str) -> sqlx::Result<bool> {
+    let deleted = sqlx::query!("delete from auth_session where id_hash = $1", id_hash)
+        .execute(db)
+        .await?;
+    Ok(deleted.rows_affected() == 1)
+}
+
+/// Deletes ended sessions and old audit events; returns how many rows went.
+pub async fn prune(db: impl PgExecutor<'_> + Copy, audit_days: i32) -> sqlx::Result<u64> {
+    let sessions = sqlx::query!("delete from auth_session where expires_at <= now()")
+        .execute(db)
+        .await?
+        .rows_affected();
+    let events = sqlx::query!(
+        "delete from audit_event where occurred_at < now() - make_interval(days => $1)",
+        audit_days
+    )
+    .execute(db)
+    .await?
+    .rows_affected();
+    Ok(sessions + events)
+}
+
+/// An API token as lists show it (never the token, which is not stored).
+#[derive(Debug, Clone)]
+pub struct TokenRow {
+    pub id: Uuid,
+    pub prefix: String,
+    pub name: String,
+    pub owner_ref: String,
+    pub agent: Option<String>,
+    pub scopes: Vec<String>,
+    pub created_by: String,
+    pub created_at: String,
+    pub expires_at: String,
+    pub revoked_at: Option<String>,
+    pub last_used_at: Option<String>,
+    pub rate_limit_per_minute: Option<i32>,
+}
+
+/// A new token.
+pub struct NewToken<'a> {
+    pub id: Uuid,
+    pub token_hash: &'a str,
+    pub prefix: &'a str,
+    pub name: &'a str,
+    pub owner_ref: &'a str,
+    pub agent: Option<&'a str>,
+    pub scopes: &'a [String],
+    pub created_by: &'a str,
+    pub expires_in_seconds: f64,
+    pub rate_limit_per_minute: Option<i32>,
+}
+
+pub async fn insert_token(db: impl PgExecutor<'_>, new: &NewToken<'_>) -> sqlx::Result<()> {
+    sqlx::query!(
+        "insert into api_token (id, token_hash, prefix, name, owner_ref, agent, scopes, created_by,
+                                expires_at, rate_limit_per_minute)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, now() + make_interval(secs => $9), $10)",
+        new.id,
+        new.token_hash,
+        new.prefix,
+        new.name,
+        new.owner_ref,
+        new.agent,
+        new.scopes,
+        new.created_by,
+        new.expires_in_seconds,
+        new.rate_limit_per_minute,
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// A live token by its hash (not revoked, not expired), with its last use recorded.
+pub async fn use_token(
+    db: impl PgExecutor<'_>,
+    token_hash: &str,
+) -> sqlx::Result<Option<TokenRow>> {
+    let mut query = QueryBuilder::<Postgres>::new(
+        "update api_token set last_used_at = now()
+          where revoked_at is null and expires_at > now() and token_hash = ",
+    );
+    query.push_bind(token_hash.to_owned());
+    query.push(" returning ").push(TOKEN_COLUMNS);
+    let row = query.build().fetch_optional(db).await?;
+    row.map(|r| token_row(&r)).transpose()
+}
+
+const TOKEN_COLUMNS: &str = r#"id, prefix, name, owner_ref, agent, scopes, created_by,
+    to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as created_at,
+    to_char(expires_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as expires_at,
+    to_char(revoked_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as revoked_at,
+    to_char(last_used_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as last_used_at,
+    rate_limit_per_minute"#;
+
+fn token_row(row: &sqlx::postgres::PgRow) -> sqlx::Result<TokenRow> {
+    Ok(TokenRow {
+        id: row.try_get("id")?,
+        prefix: row.try_get("prefix")?,
+        name: row.try_get("name")?,
+        owner_ref: row.try_get("owner_ref")?,
+        agent: row.try_get("agent")?,
+        scopes: row.try_get("scopes")?,
+        created_by: row.try_get("created_by")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+        rate_limit_per_minute: row.try_get("rate_limit_per_minute")?,
+    })
+}
+
+pub async fn token(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<TokenRow>> {
+    let mut query = QueryBuilder::<Postgres>::new("select ");
+    query
+        .push(TOKEN_COLUMNS)
+        .push(" from api_token where id = ")
+        .push_bind(id);
+    let row = query.build().fetch_optional(db).await?;
+    row.map(|r| token_row(&r)).transpose()
+}
+
+/// Tokens made by `created_by` (all tokens when `None`), newest first.
+pub async fn list_tokens(
+    db: impl PgExecutor<'_>,
+    created_by: Option<&str>,
+) -> sqlx::Result<Vec<TokenRow>> {
+    let mut query = QueryBuilder::<Postgres>::new("select ");
+    query.push(TOKEN_COLUMNS).push(" from api_token");
+    if let Some(created_by) = created_by {
+        query
+            .push(" where created_by = ")
+            .push_bind(created_by.to_owned());
+    }
+    query.push(" order by created_at desc, id limit 500");
+    query
+        .build()
+        .fetch_all(db)
+        .await?
+        .iter()
+        .map(token_row)
+        .collect()
+}
+
+/// Revokes a token; false when it was already revoked or does not exist.
+pub async fn revoke_token(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<bool> {
+    let revoked = sqlx::query!(
+        "update api_token set revoked_at = now() where id = $1 and revoked_at is null",
+        id
+    )
+    .execute(db)
+    .await?;
+    Ok(revoked.rows_affected() == 1)
+}
+
+/// One audit event.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AuditEvent<'a> {
+    pub actor: &'a str,
+    pub actor_kind: &'a str,
+    pub action: &'a str,
+    pub target: &'a str,
+    pub outcome: &'a str,
+    pub request_id: Option<&'a str>,
+    pub detail: Value,
+}
+
+pub async fn insert_audit_event(
+    db: impl PgExecutor<'_>,
+    event: &AuditEvent<'_>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "insert into audit_event (actor, actor_kind, action, target, outcome, request_id, detail)
+         values ($1, $2, $3, $4, $5, $6, $7)",
+        event.actor,
+        event.actor_kind,
+        event.action,
+        event.target,
+        event.outcome,
+        event.request_id,
+        event.detail,
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// An audit event as stored.
+#[derive(Debug, Clone)]
+pub struct AuditRow {
+    pub id: i64,
+    pub occurred_at: String,
+    pub actor: String,
+    pub actor_kind: String,
+    pub action: String,
+    pub target: String,
+    pub outcome: String,
+    pub request_id: Option<String>,
+    pub detail: Value,
+}
+
+/// Filters of `GET /api/audit`.
+#[derive(Debug, Default)]
+pub struct AuditQuery {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub outcome: Option<String>,
+    pub target: Option<String>,
+    /// Events with ids below this (the next page of a newest-first list).
+    pub before: Option<i64>,
+    pub limit: i64,
+}
+
+pub async fn list_audit(
+    db: impl PgExecutor<'_>,
+    query: &AuditQuery,
+) -> sqlx::Result<Vec<AuditRow>> {
+    let mut sql = QueryBuilder::<Postgres>::new(
+        r#"select id, to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as occurred_at,
+                  actor, actor_kind, action, target, outcome, request_id, detail
+             from audit_event where true"#,
+    );
+    for (column, value) in [
+        ("actor", &query.actor),
+        ("action", &query.action),
+        ("outcome", &query.outcome),
+        ("target", &query.target),
+    ] {
+        if let Some(value) = value {
+            sql.push(format!(" and {column} = "))
+                .push_bind(value.clone());
+        }
+    }
+    if let Some(before) = query.before {
+        sql.push(" and id < ").push_bind(before);
+    }
+    sql.push(" order by id desc limit ").push_bind(query.limit);
+    sql.build()
+        .fetch_all(db)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(AuditRow {
+                id: row.try_get("id")?,
+                occurred_at: row.try_get("occurred_at")?,
+                actor: row.try_get("actor")?,
+                actor_kind: row.try_get("actor_kind")?,
+                action: row.try_get("action")?,
+                target: row.try_get("target")?,
+                outcome: row.try_get("outcome")?,
+                request_id: row.try_get("request_id")?,
+                detail: row.try_get("detail")?,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,387 @@
+//! `AuthService`: sessions, API tokens and the audit log, for the middleware, the handlers and the
+//! command line.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::caller::{ActorKind, Caller};
+use super::config::AuthConfig;
+use super::db::{self, AuditEvent, NewToken, TokenRow};
+use super::scope::{Scope, Scopes};
+use super::token;
+use crate::error::AppError;
+
+#[derive(Clone)]
+pub struct AuthService {
+    db: PgPool,
+    config: Arc<AuthConfig>,
+}
+
+/// `POST /api/auth/tokens`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TokenRequest {
+    pub name: String,
+    pub scopes: Vec<String>,
+    /// Required: tokens always end.
+    pub expires_in_days: u64,
+    /// An agent token: the agent is named as the actor of what the token does.
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// Requests a minute the token may make (agents); none when unset.
+    #[serde(default)]
+    pub rate_limit_per_minute: Option<u32>,
+}
+
+impl AuthService {
+    pub fn new(db: PgPool, config: Arc<AuthConfig>) -> Self {
+        Self { db, config }
+    }
+
+    pub fn config(&self) -> &AuthConfig {
+        &self.config
+    }
+
+    pub fn db(&self) -> &PgPool {
+        &self.db
+    }
+
+    fn person_scopes(&self, user_ref: &str) -> Scopes {
+        let admin = self
+            .config
+            .admins
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(user_ref));
+        Scopes::person(admin)
+    }
+
+    /// The caller an `Authorization: Bearer` token stands for; `None` for a token that is malformed,
+    /// unknown, expired or revoked (revocation takes effect at the next request).
+    pub async fn token_caller(&self, raw: &str) -> Result<Option<Caller>, sqlx::Error> {
+        if !token::is_well_formed(raw) {
+            return Ok(None);
+        }
+        let Some(row) = db::use_token(&self.db, &token::hash(raw)).await? else {
+            return Ok(None);
+        };
+        // Stored scopes were checked when the token was made; one that no longer parses grants nothing.
+        let scopes = Scopes::parse_all(&row.scopes).unwrap_or_default();
+        Ok(Some(Caller {
+            user_ref: row.owner_ref,
+            kind: if row.agent.is_some() {
+                ActorKind::Agent
+            } else {
+                ActorKind::Token
+            },
+            token_id: Some(row.id),
+            agent: row.agent,
+            scopes,
+            request_id: None,
+        }))
+    }
+
+    /// The person a session cookie stands for, the session's idle time renewed.
+    pub async fn session_caller(&self, session_id: &str) -> Result<Option<Caller>, sqlx::Error> {
+        let row = db::touch_session(
+            &self.db,
+            &token::hash(session_id),
+            self.config.session_idle_timeout_seconds as f64,
+        )
+        .await?;
+        Ok(row.and_then(|r| r.user_ref).map(|user_ref| Caller {
+            scopes: self.person_scopes(&user_ref),
+            user_ref,
+            kind: ActorKind::User,
+            token_id: None,
+            agent: None,
+            request_id: None,
+        }))
+    }
+
+    /// A new session for a signed-in person: its id (for the cookie). Audited as `sign-in`.
+    pub async fn sign_in(
+        &self,
+        user_ref: &str,
+        request_id: Option<&str>,
+    ) -> Result<String, AppError> {
+        let id = random_id()?;
+        let mut tx = self.db.begin().await?;
+        db::insert_session(
+            &mut *tx,
+            &token::hash(&id),
+            Some(user_ref),
+            None,
+            "/",
+            self.config.session_absolute_timeout_seconds as f64,
+        )
+        .await?;
+        let caller = Caller {
+            scopes: self.person_scopes(user_ref),
+            user_ref: user_ref.to_owned(),
+            kind: ActorKind::User,
+            token_id: None,
+            agent: None,
+            request_id: request_id.map(str::to_owned),
+        };
+        audit(&mut *tx, &caller, "sign-in", user_ref, "success", json!({})).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Ends a session. Audited as `sign-out` when there was one.
+    pub async fn sign_out(&self, session_id: &str, caller: &Caller) -> Result<(), AppError> {
+        let mut tx = self.db.begin().await?;
+        if db::delete_session(&mut *tx, &token::hash(session_id)).await? {
+            audit(
+                &mut *tx,
+                caller,
+                "sign-out",
+                &caller.user_ref,
+                "success",
+                json!({}),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Makes a token for the caller. It may not be wider than the caller's own rights, tokens and
+    /// agents may not make tokens (only people and admins), and it must end. The token is returned
+    /// once, here; only its hash is kept. Audited as `token.create`.
+    pub async fn create_token(
+        &self,
+        caller: &Caller,
+        request: &TokenRequest,
+    ) -> Result<(String, TokenRow), AppError> {
+        if !caller.is_person() && !caller.is_admin() {
+            return Err(self
+                .deny(
+                    caller,
+                    "token.create",
+                    &request.name,
+                    "tokens and agents may not create tokens",
+                )
+                .await);
+        }
+        let name = request.name.trim();
+        if name.is_empty() || name.len() > 100 {
+            return Err(AppError::InvalidField {
+                field: "name".to_owned(),
+                message: "name the token (1 to 100 characters)".to_owned(),
+            });
+        }
+        if request.scopes.is_empty() {
+            return Err(AppError::InvalidField {
+                field: "scopes".to_owned(),
+                message: "give the token at least one scope".to_owned(),
+            });
+        }
+        let scopes =
+            Scopes::parse_all(&request.scopes).map_err(|message| AppError::InvalidField {
+                field: "scopes".to_owned(),
+                message,
+            })?;
+        if request.expires_in_days == 0 || request.expires_in_days > self.config.max_token_days {
+            return Err(AppError::InvalidField {
+                field: "expiresInDays".to_owned(),
+                message: format!(
+                    "a token must expire, in 1 to {} days",
+                    self.config.max_token_days
+                ),
+            });
+        }
+        if !caller.scopes.contains_all(&scopes) {
+            return Err(self
+                .deny(
+                    caller,
+                    "token.create",
+                    name,
+                    "a token may not have scopes its maker does not have",
+                )
+                .await);
+        }
+        if let Some(agent) = &request.agent {
+            let ok = !agent.is_empty()
+                && agent.len() <= 63
+                && agent
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            if !ok {
+                return Err(AppError::InvalidField {
+                    field: "agent".to_owned(),
+                    message: "an agent's name is 1 to 63 letters, digits, `-`, `_` or `.`"
+                        .to_owned(),
+                });
+            }
+        }
+        let raw = token::generate().map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        let id = Uuid::new_v4();
+        let scope_strings = scopes.strings();
+        let rate_limit = request
+            .rate_limit_per_minute
+            .map(|n| i32::try_from(n).unwrap_or(i32::MAX));
+        let mut tx = self.db.begin().await?;
+        db::insert_token(
+            &mut *tx,
+            &NewToken {
+                id,
+                token_hash: &token::hash(&raw),
+                prefix: &token::display_prefix(&raw),
+                name,
+                owner_ref: &caller.user_ref,
+                agent: request.agent.as_deref(),
+                scopes: &scope_strings,
+                created_by: &caller.user_ref,
+                expires_in_seconds: (request.expires_in_days * 86_400) as f64,
+                rate_limit_per_minute: rate_limit,
+            },
+        )
+        .await?;
+        audit(
+            &mut *tx,
+            caller,
+            "token.create",
+            &format!("token:{id}"),
+            "success",
+            json!({"name": name, "scopes": scope_strings, "agent": request.agent, "expiresInDays": request.expires_in_days}),
+        )
+        .await?;
+        tx.commit().await?;
+        let row = db::token(&self.db, id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the new token vanished"))?;
+        Ok((raw, row))
+    }
+
+    /// A token for the command line's bootstrap (`atrium token create`): no caller to check.
+    pub async fn issue(
+        &self,
+        owner: &str,
+        scopes: &Scopes,
+        name: &str,
+        days: u64,
+    ) -> Result<String, AppError> {
+        let system = Caller {
+            user_ref: owner.to_owned(),
+            kind: ActorKind::User,
+            token_id: None,
+            agent: None,
+            scopes: Scopes(vec![Scope::Admin]),
+            request_id: None,
+        };
+        let request = TokenRequest {
+            name: name.to_owned(),
+            scopes: scopes.strings(),
+            expires_in_days: days,
+            agent: None,
+            rate_limit_per_minute: None,
+        };
+        Ok(self.create_token(&system, &request).await?.0)
+    }
+
+    /// The caller's tokens (every token, for an admin asking for all).
+    pub async fn tokens(&self, caller: &Caller, all: bool) -> Result<Vec<TokenRow>, AppError> {
+        if all {
+            caller.require(&Scope::Admin)?;
+            return Ok(db::list_tokens(&self.db, None).await?);
+        }
+        Ok(db::list_tokens(&self.db, Some(&caller.user_ref)).await?)
+    }
+
+    /// Revokes a token the caller made (any token, for an admin). Effective at the next request.
+    pub async fn revoke_token(&self, caller: &Caller, id: Uuid) -> Result<TokenRow, AppError> {
+        let row = db::token(&self.db, id)
+            .await?
+            .ok_or_else(|| AppError::not_found(format!("Token {id} does not exist")))?;
+        if row.created_by != caller.user_ref && !caller.is_admin() {
+            // Someone else's token: as if it did not exist.
+            self.deny(
+                caller,
+                "token.revoke",
+                &format!("token:{id}"),
+                "not the token's maker",
+            )
+            .await;
+            return Err(AppError::not_found(format!("Token {id} does not exist")));
+        }
+        let mut tx = self.db.begin().await?;
+        if db::revoke_token(&mut *tx, id).await? {
+            audit(
+                &mut *tx,
+                caller,
+                "token.revoke",
+                &format!("token:{id}"),
+                "success",
+                json!({"name": row.name}),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(db::token(&self.db, id).await?.unwrap_or(row))
+    }
+
+    /// Records a denial (in its own transaction) and returns the generic error to answer with.
+    pub async fn deny(&self, caller: &Caller, action: &str, target: &str, why: &str) -> AppError {
+        if let Err(e) = audit(
+            &self.db,
+            caller,
+            action,
+            target,
+            "denied",
+            json!({"reason": why}),
+        )
+        .await
+        {
+            tracing::error!(error = %e, "could not write an audit event");
+        }
+        AppError::NotAllowed(format!("You are not allowed to do this: {why}"))
+    }
+
+    /// Deletes ended sessions and audit events past the retention.
+    pub async fn prune(&self) -> Result<u64, sqlx::Error> {
+        let days = i32::try_from(self.config.audit_retention_days).unwrap_or(i32::MAX);
+        db::prune(&self.db, days).await
+    }
+}
+
+/// Writes one audit event with `db` (pass the transaction of the change it records).
+pub async fn audit(
+    db: impl sqlx::PgExecutor<'_>,
+    caller: &Caller,
+    action: &str,
+    target: &str,
+    outcome: &str,
+    mut detail: Value,
+) -> sqlx::Result<()> {
+    if let (Some(id), Some(map)) = (caller.token_id, detail.as_object_mut()) {
+        map.insert("tokenId".to_owned(), json!(id));
+        if caller.agent.is_some() {
+            map.insert("onBehalfOf".to_owned(), json!(caller.user_ref));
+        }
+    }
+    let actor = caller.actor();
+    db::insert_audit_event(
+        db,
+        &AuditEvent {
+            actor: &actor,
+            actor_kind: caller.kind.as_str(),
+            action,
+            target,
+            outcome,
+            request_id: caller.request_id.as_deref(),
+            detail,
+        },
+    )
+    .await
+}
+
+/// 32 random bytes as hex: a session id.
+pub fn random_id() -> Result<String, AppError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
