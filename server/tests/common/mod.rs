@@ -42,6 +42,51 @@ pub async fn admin_token(state: &AppState) -> String {
         .expect("an admin token for the test harness")
 }
 
+/// A token acting for `user_ref` with `scopes` (`["catalog:read", "template:run:default/x"]`), made
+/// the way a person makes one (`POST /api/auth/tokens`), for tests of who may do what.
+pub async fn token_for(state: &AppState, user_ref: &str, scopes: &[&str]) -> String {
+    token_with(state, user_ref, scopes, None).await
+}
+
+/// An agent token: `agent` is the actor of what it does, acting for `user_ref`.
+pub async fn agent_token_for(
+    state: &AppState,
+    user_ref: &str,
+    agent: &str,
+    scopes: &[&str],
+) -> String {
+    token_with(state, user_ref, scopes, Some(agent)).await
+}
+
+async fn token_with(
+    state: &AppState,
+    user_ref: &str,
+    scopes: &[&str],
+    agent: Option<&str>,
+) -> String {
+    let maker = atrium::auth::Caller {
+        user_ref: user_ref.to_owned(),
+        kind: atrium::auth::ActorKind::User,
+        token_id: None,
+        agent: None,
+        scopes: atrium::auth::Scopes(vec![atrium::auth::Scope::Admin]),
+        request_id: None,
+    };
+    let request = atrium::auth::service::TokenRequest {
+        name: format!("test token for {user_ref}"),
+        scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        expires_in_days: 1,
+        agent: agent.map(str::to_owned),
+        rate_limit_per_minute: None,
+    };
+    state
+        .auth
+        .create_token(&maker, &request)
+        .await
+        .expect("a token")
+        .0
+}
+
 pub struct Response {
     pub status: StatusCode,
     pub headers: axum::http::HeaderMap,
@@ -161,6 +206,39 @@ impl TestApp {
             .await
             .expect("make due");
         self.process().await;
+    }
+
+    /// A request with another caller's token instead of the harness's admin token.
+    pub async fn request_as(
+        &self,
+        token: &str,
+        method: Method,
+        uri: &str,
+        body: Option<Value>,
+    ) -> Response {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"));
+        let body = match body {
+            Some(json) => {
+                builder = builder.header(header::CONTENT_TYPE, "application/json");
+                Body::from(json.to_string())
+            }
+            None => Body::empty(),
+        };
+        let (status, headers, bytes) = self.send_raw(builder.body(body).expect("request")).await;
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        Response {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn request(&self, method: Method, uri: &str, body: Option<Value>) -> Response {
