@@ -41,6 +41,11 @@ enum Command {
         #[command(subcommand)]
         action: LocalPostgresAction,
     },
+    /// API tokens, from the command line: the first admin token of an installation without sign-in.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
     /// Guardrail policies.
     Policy {
         #[command(subcommand)]
@@ -67,6 +72,25 @@ enum Command {
             value_parser = catalog_glob
         )]
         catalog_file: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Make a token and print it on stdout (shown this once; only its hash is stored).
+    Create {
+        /// The user the token acts for (`user:default/alice`).
+        #[arg(long)]
+        user: String,
+        /// Scopes (repeat the flag): catalog:read, catalog:write, template:run:<ref>, deploy:<env>, admin.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// Days until it expires.
+        #[arg(long, default_value_t = 30)]
+        days: u64,
+        /// A name to recognise it by in lists.
+        #[arg(long, default_value = "created with atrium token create")]
+        name: String,
     },
 }
 
@@ -128,7 +152,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::LocalPostgres { action } => return local_postgres(*action),
         Command::Policy { action } => return policy(cli.config.as_deref(), action),
-        Command::Serve { .. } | Command::Migrate => {}
+        Command::Serve { .. } | Command::Migrate | Command::Token { .. } => {}
     }
     let mut config = Config::load(cli.config.as_deref())?;
     atrium::telemetry::init_tracing(config.server.log_format);
@@ -142,6 +166,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime.block_on(serve(config))
         }
         Command::Migrate => runtime.block_on(migrate(config)),
+        Command::Token { action } => runtime.block_on(token(config, action)),
         Command::Validate { .. } | Command::LocalPostgres { .. } | Command::Policy { .. } => Ok(()),
     };
     // Also after a failure: a private server nobody uses should not outlive the command.
@@ -277,6 +302,26 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
     let pool = atrium::db::connect(&config.database).await?;
     atrium::db::migrate(&pool).await?;
     println!("migrations applied");
+    Ok(())
+}
+
+async fn token(config: Config, action: TokenAction) -> anyhow::Result<()> {
+    let TokenAction::Create {
+        user,
+        scopes,
+        days,
+        name,
+    } = action;
+    let scopes = atrium::auth::Scopes::parse_all(&scopes).map_err(anyhow::Error::msg)?;
+    let pool = atrium::db::connect(&config.database).await?;
+    atrium::db::migrate(&pool).await?;
+    let auth = atrium::auth::AuthService::new(pool, std::sync::Arc::new(config.auth));
+    let token = auth
+        .issue(&user, &scopes, &name, days)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    eprintln!("a token for {user} ({}) expiring in {days} days:", scopes.strings().join(", "));
+    println!("{token}");
     Ok(())
 }
 
