@@ -84,3 +84,60 @@ async fn backstage_catalog_client_suite_passes(pool: PgPool) {
     );
     assert!(stdout.contains("fail 0"), "{stdout}");
 }
+
+/// The same client given API tokens, against an Atrium that requires credentials (no guest mode):
+/// per-request tokens as Backstage backend plugins pass them, and a FetchApi as its frontend wires it.
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn backstage_catalog_client_works_with_api_tokens(pool: PgPool) {
+    let suite = common::workspace_root().join("tests/catalog-client");
+    let fixtures = std::fs::canonicalize(suite.join("fixtures")).expect("fixtures");
+    let config = Config {
+        catalog: CatalogConfig {
+            locations: Vec::new(),
+            file_roots: vec![fixtures.clone()],
+            orphan_policy: OrphanPolicy::Delete,
+            ..CatalogConfig::default()
+        },
+        ..Config::default()
+    };
+    assert!(!config.auth.guest, "credentials are required");
+    let state = atrium::AppState::new(pool, config).expect("state");
+    state
+        .catalog
+        .add_location("file", &fixtures.join("catalog.yaml").display().to_string())
+        .await
+        .expect("register fixtures");
+    state
+        .catalog
+        .process_until_idle()
+        .await
+        .expect("ingest fixtures");
+    let read = common::token_for(&state, "user:default/reader", &["catalog:read"]).await;
+    let write = common::token_for(&state, "user:default/writer", &["catalog:write"]).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let server = tokio::spawn(async move { axum::serve(listener, atrium::app(state)).await });
+    let output = tokio::process::Command::new("node")
+        .arg("--test")
+        .arg("--test-reporter=spec")
+        .arg("token.test.mjs")
+        .current_dir(&suite)
+        .env("ATRIUM_URL", format!("http://{address}"))
+        .env("ATRIUM_FIXTURES_DIR", &fixtures)
+        .env("ATRIUM_READ_TOKEN", &read)
+        .env("ATRIUM_WRITE_TOKEN", &write)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("node runs");
+    server.abort();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the token suite failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("pass 5"), "all five ran:\n{stdout}");
+}
