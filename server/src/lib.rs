@@ -83,6 +83,8 @@ pub fn app(state: AppState) -> Router {
         .merge(catalog::pages::router())
         .merge(scaffolder::pages::router())
         .merge(deploy::pages::router())
+        .merge(auth::pages::router())
+        .merge(auth::signin::router())
         .fallback(ui::not_found);
     let pages = http::with_limits(pages, server)
         .layer(authenticate)

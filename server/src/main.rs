@@ -320,7 +320,10 @@ async fn token(config: Config, action: TokenAction) -> anyhow::Result<()> {
         .issue(&user, &scopes, &name, days)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    eprintln!("a token for {user} ({}) expiring in {days} days:", scopes.strings().join(", "));
+    eprintln!(
+        "a token for {user} ({}) expiring in {days} days:",
+        scopes.strings().join(", ")
+    );
     println!("{token}");
     Ok(())
 }

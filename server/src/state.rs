@@ -87,3 +87,9 @@ impl FromRef<AppState> for AuthService {
         state.auth.clone()
     }
 }
+
+impl FromRef<AppState> for Arc<Config> {
+    fn from_ref(state: &AppState) -> Self {
+        state.config.clone()
+    }
+}

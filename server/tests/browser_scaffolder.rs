@@ -43,6 +43,8 @@ async fn portal(pool: PgPool, git_dir: &Path, workspaces: &Path) -> Portal {
             username: None,
             ssh_key: None,
         }];
+        // The demo's guardrails for `dev`, which the Python golden path checks its manifests against.
+        config.deploy = atrium::config::Config::demo().deploy;
     })
     .await
 }
@@ -256,7 +258,13 @@ async fn run_a_golden_path_from_the_browser(pool: PgPool) {
     assert_eq!(texts(&client, "#task-status").await, ["completed"]);
     assert_eq!(
         texts(&client, "#task-steps .step-status").await,
-        ["completed", "completed", "completed", "completed"]
+        [
+            "completed",
+            "completed",
+            "completed",
+            "completed",
+            "completed"
+        ]
     );
     let log = texts(&client, "#task-log li").await;
     assert!(
@@ -323,6 +331,7 @@ async fn run_a_golden_path_from_the_browser(pool: PgPool) {
         select_texts(&html, "#task-steps .step-name"),
         [
             "Render the skeleton",
+            "Check the manifests against the dev guardrails",
             "Create the repository",
             "Register in the catalog",
             "Summary"
@@ -330,7 +339,13 @@ async fn run_a_golden_path_from_the_browser(pool: PgPool) {
     );
     assert_eq!(
         select_texts(&html, "#task-steps .step-status"),
-        ["completed", "completed", "completed", "completed"]
+        [
+            "completed",
+            "completed",
+            "completed",
+            "completed",
+            "completed"
+        ]
     );
     assert!(
         select_texts(&html, "#task-steps .step-duration")
@@ -416,7 +431,7 @@ async fn an_open_task_can_be_cancelled_from_its_page(pool: PgPool) {
             values: &values,
             secrets: None,
             idempotency_key: None,
-            user_ref: atrium::scaffolder::service::GUEST_USER_REF,
+            caller: &atrium::auth::Caller::guest(),
         })
         .await
         .expect("task created");
@@ -427,7 +442,7 @@ async fn an_open_task_can_be_cancelled_from_its_page(pool: PgPool) {
     assert_eq!(select_texts(&html, ".cancel-form button"), ["Cancel"]);
     assert_eq!(
         select_texts(&html, "#task-steps .step-status"),
-        ["open", "open", "open", "open"]
+        ["open", "open", "open", "open", "open"]
     );
 
     let post = |site: &'static str| {

@@ -302,7 +302,7 @@ async fn a_template_applies_through_a_dry_run_and_records_the_deployment(pool: P
     assert_eq!(record.body["cluster"], "dev-1");
     assert_eq!(record.body["environment"], "dev");
     assert_eq!(record.body["entityRef"], "component:default/web");
-    assert_eq!(record.body["createdBy"], "user:default/guest");
+    assert_eq!(record.body["createdBy"], "user:default/admin");
     assert_eq!(record.body["parameters"]["name"], "web");
     assert_eq!(record.body["objects"].as_array().map(Vec::len), Some(2));
     let listed = app
@@ -863,8 +863,7 @@ spec:
 
 const PEOPLE: &str = "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata:\n  name: platform\nspec:\n  type: team\n  children: []\n---\napiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata:\n  name: ml\nspec:\n  type: team\n  children: []\n---\napiVersion: backstage.io/v1alpha1\nkind: User\nmetadata:\n  name: guest\nspec:\n  memberOf: [platform]\n---\napiVersion: backstage.io/v1alpha1\nkind: User\nmetadata:\n  name: alice\nspec:\n  memberOf: [platform]\n---\napiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: gateway\nspec:\n  type: service\n  lifecycle: production\n  owner: group:ml\n";
 
-/// Creates a task as `user` (the API creates them as the guest until sign-in exists) and runs it in
-/// the background.
+/// Creates a task as `user` (a person with a person's scopes) and runs it in the background.
 async fn start_as(
     app: &TestApp,
     user: &str,
@@ -878,7 +877,14 @@ async fn start_as(
             values: &values,
             secrets: None,
             idempotency_key: None,
-            user_ref: user,
+            caller: &atrium::auth::Caller {
+                user_ref: user.to_owned(),
+                kind: atrium::auth::ActorKind::User,
+                token_id: None,
+                agent: None,
+                scopes: atrium::auth::Scopes::person(false),
+                request_id: None,
+            },
         })
         .await
         .unwrap_or_else(|e| panic!("create: {e:?}"));
@@ -900,6 +906,39 @@ async fn pending_approval(app: &TestApp, task: Uuid) -> Value {
 
 fn decide(decision: &str, comment: &str) -> Value {
     json!({"decision": decision, "comment": comment})
+}
+
+/// A POST from `user`'s browser session: only a person decides on an approval, never a token.
+async fn post_as_person(app: &TestApp, user: &str, uri: &str, body: Value) -> common::Response {
+    use axum::body::Body;
+    use axum::http::{Method, Request, header};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let session = app.state.auth.sign_in(user, None).await.expect("session");
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(uri)
+        .header(
+            header::COOKIE,
+            format!("{}={session}", atrium::auth::middleware::SESSION_COOKIE),
+        )
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .expect("request");
+    let response = app.router.clone().oneshot(request).await.expect("response");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    common::Response {
+        status,
+        headers,
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    }
 }
 
 /// `staging` requires an approval: the step waits after the cluster's dry run, showing what would be
@@ -942,7 +981,15 @@ async fn an_environment_that_requires_approval_waits_for_another_member(pool: Pg
     );
     let bad = app.post(&url, json!({"decision": "maybe"})).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
-    let approved = app.post(&url, decide("approve", "looks right")).await;
+    let token = app.post(&url, decide("approve", "looks right")).await;
+    assert_eq!(token.status, StatusCode::FORBIDDEN, "tokens do not decide");
+    let approved = post_as_person(
+        &app,
+        "user:default/guest",
+        &url,
+        decide("approve", "looks right"),
+    )
+    .await;
     assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
     assert_eq!(approved.body["status"], "approved");
     assert_eq!(approved.body["decidedBy"], "user:default/guest");
@@ -976,9 +1023,13 @@ async fn an_environment_that_requires_approval_waits_for_another_member(pool: Pg
         "/api/deployments/approvals/{}",
         approval["id"].as_str().expect("id")
     );
-    let denied = app
-        .post(&url, decide("deny", "not during the freeze"))
-        .await;
+    let denied = post_as_person(
+        &app,
+        "user:default/guest",
+        &url,
+        decide("deny", "not during the freeze"),
+    )
+    .await;
     assert_eq!(denied.status, StatusCode::OK, "{}", denied.body);
     running.await.expect("join").expect("run");
     let (done, log) = finished(&app, task).await;
@@ -1008,7 +1059,7 @@ async fn an_environment_that_requires_approval_waits_for_another_member(pool: Pg
         "/api/deployments/approvals/{}",
         approval["id"].as_str().expect("id")
     );
-    let own = app.post(&url, decide("approve", "")).await;
+    let own = post_as_person(&app, "user:default/guest", &url, decide("approve", "")).await;
     assert_eq!(own.status, StatusCode::FORBIDDEN, "{}", own.body);
     assert!(
         own.body.to_string().contains("requested this deployment"),
@@ -1040,7 +1091,7 @@ async fn an_environment_that_requires_approval_waits_for_another_member(pool: Pg
         "/api/deployments/approvals/{}",
         approval["id"].as_str().expect("id")
     );
-    let outsider = app.post(&url, decide("approve", "")).await;
+    let outsider = post_as_person(&app, "user:default/guest", &url, decide("approve", "")).await;
     assert_eq!(outsider.status, StatusCode::FORBIDDEN, "{}", outsider.body);
     assert!(
         outsider

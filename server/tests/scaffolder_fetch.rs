@@ -93,6 +93,7 @@ impl Fixture {
             expressions: &self.expressions,
             secrets: &Map::new(),
             user_ref: "user:default/guest",
+            caller: &atrium::auth::Caller::guest(),
             task_id: "test-task",
             template_ref: "template:default/test",
             parameters: &Value::Null,

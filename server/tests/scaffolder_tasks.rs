@@ -105,7 +105,7 @@ async fn a_task_runs_its_steps_and_completes_with_its_output(pool: PgPool) {
         task.body["spec"]["steps"][1]["name"], "debug:log",
         "a step without name is named after its action"
     );
-    assert_eq!(task.body["createdBy"], "user:default/guest");
+    assert_eq!(task.body["createdBy"], "user:default/admin");
     assert!(task.body.get("secrets").is_none());
 
     app.state.scaffolder.run_until_idle().await.expect("run");
@@ -496,7 +496,7 @@ async fn lists_filter_and_sort_only_on_allowed_fields(pool: PgPool) {
     )
     .await;
     let all = app
-        .get("/api/scaffolder/v2/tasks?order=asc:created_at&createdBy=user:default/guest")
+        .get("/api/scaffolder/v2/tasks?order=asc:created_at&createdBy=user:default/admin")
         .await;
     assert_eq!(all.body["totalTasks"], 2);
     let ids: Vec<_> = all.body["tasks"]

@@ -3,6 +3,9 @@
 
 use serde::Deserialize;
 
+use super::github::GithubConfig;
+use super::oidc::OidcConfig;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
@@ -13,8 +16,8 @@ pub struct AuthConfig {
     /// Let guest mode serve a non-loopback address. Default false.
     pub allow_guest_on_any_address: bool,
     /// The address people reach Atrium at (`https://portal.example.com`): the sign-in callback is
-    /// built from it, and its scheme decides whether cookies are `Secure`. Default
-    /// `http://<server.listen>`.
+    /// built from it. (The session cookie is always `Secure`, as its `__Host-` prefix requires;
+    /// browsers accept that on `http://localhost`.) Default `http://<server.listen>`.
     pub public_url: Option<String>,
     /// A session ends after this long without a request. Default 8 hours.
     pub session_idle_timeout_seconds: u64,
@@ -26,6 +29,35 @@ pub struct AuthConfig {
     pub max_token_days: u64,
     /// Audit events older than this are deleted. Default 365 days.
     pub audit_retention_days: u64,
+    /// Sign-in with an OpenID Connect provider (Keycloak, Entra ID, Google, Okta, Dex...). The
+    /// callback is `<public_url>/auth/oidc/callback`; register that at the provider. The provider is
+    /// asked for its discovery document at the first sign-in, not at start-up. Default unset.
+    pub oidc: Option<OidcConfig>,
+    /// Sign-in with a GitHub OAuth app (github.com or GitHub Enterprise Server). The callback is
+    /// `<public_url>/auth/github/callback`. Default unset.
+    pub github: Option<GithubConfig>,
+    /// How the person a provider vouches for becomes a User entity of the catalog, tried in order
+    /// until one matches. No match: no session (the sign-in is refused and audited). Default
+    /// `[email]`: the other two are only safe with a provider that vouches for your own domain's
+    /// addresses or names only, so they are opt-in.
+    pub sign_in_resolvers: Vec<Resolver>,
+}
+
+/// One way of finding the User entity a signed-in person is (`auth.sign_in_resolvers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolver {
+    /// The verified email equals a User's `spec.profile.email` (case-insensitive). Two Users with the
+    /// same email match neither.
+    Email,
+    /// The verified email's local part (before `@`) is a User's `metadata.name` in the `default`
+    /// namespace. Only safe when the provider vouches only for addresses of your own domain: with
+    /// GitHub, anyone can verify `alice@any-domain` and would match the User `alice`.
+    EmailLocalPart,
+    /// The provider's user name (`preferred_username`; a GitHub login) is a User's `metadata.name` in
+    /// the `default` namespace. Only safe when people cannot choose or change that name at the
+    /// provider.
+    Username,
 }
 
 impl Default for AuthConfig {
@@ -39,6 +71,9 @@ impl Default for AuthConfig {
             admins: Vec::new(),
             max_token_days: 365,
             audit_retention_days: 365,
+            oidc: None,
+            github: None,
+            sign_in_resolvers: vec![Resolver::Email],
         }
     }
 }

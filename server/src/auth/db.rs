@@ -55,6 +55,23 @@ pub async fn touch_session(
     .await
 }
 
+/// Deletes the sign-in under way with this id hash and returns it: each one is used once. `None` when
+/// there is none: unknown, ended, already taken, or a signed-in session (left alone).
+pub async fn take_pending_session(
+    db: impl PgExecutor<'_>,
+    id_hash: &str,
+) -> sqlx::Result<Option<SessionRow>> {
+    sqlx::query_as!(
+        SessionRow,
+        r#"delete from auth_session
+            where id_hash = $1 and user_ref is null and expires_at > now()
+           returning user_ref, pending_login, return_to"#,
+        id_hash,
+    )
+    .fetch_optional(db)
+    .await
+}
+
 pub async fn delete_session(db: impl PgExecutor<'_>, id_hash: &str) -> sqlx::Result<bool> {
     let deleted = sqlx::query!("delete from auth_session where id_hash = $1", id_hash)
         .execute(db)

@@ -3,7 +3,8 @@
 //! - `scope`: what a caller may do (`catalog:read`, `template:run:<ref>`, `deploy:<env>`, `admin`);
 //! - `caller`: the caller of a request, put there by `middleware` and taken by handlers;
 //! - `token`: API token strings (prefix, randomness, checksum; only their hash is stored);
-//! - `config`: `auth` in `atrium.yaml`.
+//! - `config`: `auth` in `atrium.yaml`;
+//! - `signin`: `/signin`, the round trip to an OpenID Connect provider or GitHub, `/signout`.
 //!
 //! Every route but health, metrics, static assets, sign-in and signed webhooks needs a caller: a
 //! session (browser), an API token (`Authorization: Bearer atr_...`), or guest mode when it is on.
@@ -15,8 +16,10 @@ pub mod db;
 pub mod github;
 pub mod middleware;
 pub mod oidc;
+pub mod pages;
 pub mod scope;
 pub mod service;
+pub mod signin;
 pub mod token;
 
 pub use caller::{ActorKind, Caller};

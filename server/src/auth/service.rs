@@ -131,6 +131,63 @@ impl AuthService {
         Ok(id)
     }
 
+    /// A sign-in under way: a session with no user yet, holding `pending` (what the provider's
+    /// callback is checked against) and where to go afterwards. Returns its id, for the cookie. It
+    /// ends after `seconds`, and is used once ([`Self::take_login`]).
+    pub async fn begin_login(
+        &self,
+        pending: &Value,
+        return_to: &str,
+        seconds: u64,
+    ) -> Result<String, AppError> {
+        let id = random_id()?;
+        db::insert_session(
+            &self.db,
+            &token::hash(&id),
+            None,
+            Some(pending),
+            return_to,
+            seconds as f64,
+        )
+        .await?;
+        Ok(id)
+    }
+
+    /// Takes the sign-in under way for this session id: deletes it and returns what
+    /// [`Self::begin_login`] stored (`pending`, `return_to`). `None` when there is none (unknown,
+    /// ended, already used, or a signed-in session).
+    pub async fn take_login(&self, session_id: &str) -> Result<Option<(Value, String)>, AppError> {
+        let row = db::take_pending_session(&self.db, &token::hash(session_id)).await?;
+        Ok(row.map(|r| (r.pending_login.unwrap_or(Value::Null), r.return_to)))
+    }
+
+    /// Records a sign-in at a provider that did not become a session: `denied` (no User matches) or
+    /// `failure` (the provider's answer was refused). The actor is the identity at the provider
+    /// (`oidc:<subject>`), who is nobody here.
+    pub async fn sign_in_refused(
+        &self,
+        actor: &str,
+        target: &str,
+        outcome: &str,
+        detail: Value,
+        request_id: Option<&str>,
+    ) -> Result<(), AppError> {
+        db::insert_audit_event(
+            &self.db,
+            &AuditEvent {
+                actor,
+                actor_kind: "anonymous",
+                action: "sign-in",
+                target,
+                outcome,
+                request_id,
+                detail,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Ends a session. Audited as `sign-out` when there was one.
     pub async fn sign_out(&self, session_id: &str, caller: &Caller) -> Result<(), AppError> {
         let mut tx = self.db.begin().await?;
@@ -189,7 +246,7 @@ impl AuthService {
             return Err(AppError::InvalidField {
                 field: "expiresInDays".to_owned(),
                 message: format!(
-                    "a token must expire, in 1 to {} days",
+                    "expiresInDays: a token must expire, in 1 to {} days",
                     self.config.max_token_days
                 ),
             });

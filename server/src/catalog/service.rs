@@ -1,8 +1,14 @@
 //! The catalog's operations, for the API, the pages, start-up and the tests: registering and
 //! unregistering locations, refresh requests, dry runs, the background workers.
+//!
+//! Changes a caller asks for (registering or removing a location, deleting an entity) write their
+//! audit event in the transaction of the change: a change that fails or rolls back leaves none, and no
+//! change is stored without its event. Locations from the config are not audited: the config file,
+//! reviewed and deployed, is their record, and every replica applies it at every start.
 
 use std::sync::Arc;
 
+use serde_json::json;
 use sqlx::PgPool;
 use tokio::sync::{Notify, watch};
 use uuid::Uuid;
@@ -13,7 +19,9 @@ use super::filter::Filter;
 use super::ingest;
 use super::model::processing::ProcessingError;
 use super::source::{ReadError, Reader, Target, generated_location_key};
-use crate::config::Config;
+use crate::auth::Caller;
+use crate::auth::service::audit;
+use crate::config::{Config, redact_url};
 use crate::error::{AppError, ResultExt};
 use crate::git::webhook::PushEvent;
 use crate::git::{GitRepo, remote_key};
@@ -107,17 +115,21 @@ impl CatalogService {
         Ok(())
     }
 
-    /// Registers a location from the API. A second registration of the same target is a conflict.
-    pub async fn add_location(
+    /// Registers a location for `caller` (the API, the register page), audited as `location.add` (a
+    /// password in a URL target is masked in the event). A second registration of the same target is
+    /// a conflict.
+    pub async fn register_location(
         &self,
+        caller: &Caller,
         location_type: &str,
         target: &str,
     ) -> Result<LocationRow, AppError> {
         let target = self.resolve_for_api(location_type, target)?;
         let target_string = target.target_string();
         let declared_by = generated_location_key(&target);
+        let mut tx = self.db.begin().await?;
         let row = locations::insert_location(
-            &self.db,
+            &mut *tx,
             &locations::NewLocation {
                 location_type: target.location_type(),
                 target: &target_string,
@@ -129,8 +141,29 @@ impl CatalogService {
         .on_unique_violation(locations::UNIQUE_REGISTERED_LOCATION, "target", || {
             format!("Location {} already exists", target.location_ref())
         })?;
+        audit(
+            &mut *tx,
+            caller,
+            "location.add",
+            &format!("location:{}", row.id),
+            "success",
+            json!({"type": row.location_type, "target": audited_target(&row)}),
+        )
+        .await?;
+        tx.commit().await?;
         self.wake();
         Ok(row)
+    }
+
+    /// Registers a location as Atrium itself (audited with the actor `system`): for tests and tools
+    /// that act for nobody in particular.
+    pub async fn add_location(
+        &self,
+        location_type: &str,
+        target: &str,
+    ) -> Result<LocationRow, AppError> {
+        self.register_location(&Caller::system(), location_type, target)
+            .await
     }
 
     /// Checks a location the API was asked to register (or dry-run, or analyze).
@@ -152,13 +185,25 @@ impl CatalogService {
             })
     }
 
-    pub async fn delete_location(&self, id: Uuid) -> Result<(), AppError> {
+    /// Unregisters a location for `caller`, audited as `location.remove`.
+    pub async fn delete_location(&self, caller: &Caller, id: Uuid) -> Result<(), AppError> {
+        let not_found = || AppError::not_found(format!("Found no location with ID {id}"));
         let mut tx = self.db.begin().await?;
+        let row = locations::get_location(&mut *tx, id)
+            .await?
+            .ok_or_else(not_found)?;
         if !self.delete_location_in(&mut tx, id).await? {
-            return Err(AppError::not_found(format!(
-                "Found no location with ID {id}"
-            )));
+            return Err(not_found());
         }
+        audit(
+            &mut *tx,
+            caller,
+            "location.remove",
+            &format!("location:{id}"),
+            "success",
+            json!({"type": row.location_type, "target": audited_target(&row)}),
+        )
+        .await?;
         tx.commit().await?;
         self.wake();
         Ok(())
@@ -179,11 +224,22 @@ impl CatalogService {
         Ok(true)
     }
 
-    /// Deletes an entity by uid (it comes back at its location's next refresh if still there).
-    /// Deleting a uid that does not exist succeeds: the outcome the caller wanted holds.
-    pub async fn delete_entity(&self, uid: Uuid) -> Result<(), AppError> {
+    /// Deletes an entity by uid for `caller` (it comes back at its location's next refresh if still
+    /// there), audited as `entity.delete` with the entity's ref. Deleting a uid that does not exist
+    /// succeeds, and records nothing: the outcome the caller wanted holds and nothing changed.
+    pub async fn delete_entity(&self, caller: &Caller, uid: Uuid) -> Result<(), AppError> {
         let mut tx = self.db.begin().await?;
-        db::entities::delete_entity(&mut tx, uid).await?;
+        if let Some(entity_ref) = db::entities::delete_entity(&mut tx, uid).await? {
+            audit(
+                &mut *tx,
+                caller,
+                "entity.delete",
+                &entity_ref,
+                "success",
+                json!({"uid": uid}),
+            )
+            .await?;
+        }
         tx.commit().await?;
         self.wake();
         Ok(())
@@ -400,6 +456,16 @@ impl CatalogService {
             metrics::gauge!("atrium_catalog_locations_due").set(status.locations_due as f64);
             metrics::gauge!("atrium_catalog_stitch_queue").set(status.stitch_queue as f64);
         }
+    }
+}
+
+/// A location's target as the audit log records it: a password in a URL masked (a file path or a
+/// git remote, which refuses passwords, as it is).
+fn audited_target(row: &LocationRow) -> String {
+    if row.location_type == "url" {
+        redact_url(&row.target)
+    } else {
+        row.target.clone()
     }
 }
 

@@ -2,6 +2,11 @@
 //! the scaffolder's `Action` trait and hold a [`DeployService`], so every deploy a template makes goes
 //! through the same guardrails as the API. (The scaffolder does not know them; `state` hands them to
 //! it.)
+//!
+//! `kube:apply` and `deploy:model` act for the task's creator, within the scopes recorded when the
+//! task was created: a step whose environment they may not deploy to fails, naming the missing
+//! `deploy:<environment>`, before anything reaches the cluster (the scaffolder also refuses to create
+//! such a task when the environment is known then).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -181,12 +186,14 @@ async fn run_apply(
         template_ref: Some(ctx.template_ref).filter(|t| !t.is_empty()),
         task_id: Uuid::parse_str(ctx.task_id).ok(),
         parameters: ctx.parameters,
-        created_by: ctx.user_ref,
+        caller: ctx.caller,
         dry_run: ctx.dry_run,
         rollback_of: None,
         approver_group: approver_group.as_deref(),
         log: Some(&ctx.log),
     };
+    // Never skipped: a step the creator may not run fails here, dry run or not.
+    service.authorize(&request).await.map_err(deploy_error)?;
     if ctx.dry_run {
         // The guardrails always run; the cluster's own dry run only when it can be reached.
         let (cluster, labelled) = service.prepare(&request).map_err(deploy_error)?;
@@ -306,6 +313,10 @@ impl Action for KubeApply {
         true
     }
 
+    fn deploys_to_environment(&self) -> bool {
+        true
+    }
+
     fn run<'a>(
         &'a self,
         ctx: &'a ActionContext<'a>,
@@ -421,7 +432,7 @@ impl Action for KubeCheck {
                 template_ref: None,
                 task_id: None,
                 parameters: ctx.parameters,
-                created_by: ctx.user_ref,
+                caller: ctx.caller,
                 dry_run: true,
                 rollback_of: None,
                 approver_group: None,
@@ -597,6 +608,10 @@ impl Action for DeployModel {
     }
 
     fn supports_dry_run(&self) -> bool {
+        true
+    }
+
+    fn deploys_to_environment(&self) -> bool {
         true
     }
 

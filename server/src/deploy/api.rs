@@ -1,5 +1,6 @@
 //! `/api/deployments` and `/api/clusters`: deployment records (filter, one record with its health over
-//! time, drift, rollback) and the configured clusters with their reachability.
+//! time, drift, rollback) and the configured clusters with their reachability. A rollback needs
+//! `deploy:<environment>`; only a person decides on an approval (see `DeployService::decide`).
 
 use axum::Json;
 use axum::Router;
@@ -13,11 +14,9 @@ use uuid::Uuid;
 use super::db::ApprovalRow;
 use super::db::{DeploymentList, DeploymentRow, HealthRow};
 use super::service::{DecisionError, DeployError, DeployService, health_name};
+use crate::auth::Caller;
 use crate::error::AppError;
 use crate::http::{Path, QueryParams};
-
-/// The user deployments are made as until sign-in exists (the scaffolder's guest).
-const ACTING_USER: &str = "user:default/guest";
 
 pub fn router<S>() -> Router<S>
 where
@@ -108,6 +107,7 @@ async fn get_approval(
 /// `POST /deployments/approvals/{id}` with `{"decision": "approve" | "deny", "comment": "..."}`.
 async fn decide_approval(
     State(service): State<DeployService>,
+    caller: Caller,
     Path(id): Path<String>,
     crate::http::ApiJson(body): crate::http::ApiJson<Value>,
 ) -> Result<Json<Value>, AppError> {
@@ -125,7 +125,7 @@ async fn decide_approval(
         }
     };
     let comment = body["comment"].as_str().unwrap_or_default();
-    let row = service.decide(id, ACTING_USER, approve, comment).await?;
+    let row = service.decide(id, &caller, approve, comment).await?;
     Ok(Json(approval_json(&row)))
 }
 
@@ -181,6 +181,7 @@ impl From<DeployError> for AppError {
             DeployError::Guardrails(_) => AppError::NotAllowed(error.to_string()),
             DeployError::Kube(e) => AppError::Conflict(e.to_string()),
             DeployError::NotApproved(message) => AppError::NotAllowed(message),
+            DeployError::NotPermitted { permission, .. } => AppError::Forbidden { permission },
             DeployError::Database(e) => AppError::Database(e),
         }
     }
@@ -264,10 +265,11 @@ async fn get_drift(
 /// `POST /deployments/{id}/rollback`: re-applies that revision's objects as a new revision.
 async fn rollback_deployment(
     State(service): State<DeployService>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let id = record_id(&id)?;
-    let outcome = service.rollback(id, ACTING_USER).await?;
+    let outcome = service.rollback(id, &caller).await?;
     let record = outcome
         .deployment
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("rollback wrote no record")))?;

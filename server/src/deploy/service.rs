@@ -6,6 +6,11 @@
 //! guardrail policy of the cluster's environment (a violation stops here; nothing is sent) → a
 //! server-side apply of every object with `dryRun=All` (the cluster's own validation and admission; a
 //! conflict with another field manager stops here) → the real apply, never forced → the record.
+//!
+//! Before all of it, whoever the apply is for (a task's creator, with the scopes recorded when the
+//! task was created; the caller of a rollback) must hold `deploy:<environment>`. Each record is
+//! audited (`deployment.apply`, `deployment.rollback`) in the transaction that writes it, as is each
+//! decision on an approval (`approval.decide`); refusals are audited as `denied`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +24,8 @@ use super::config::{ClusterConfig, DeployConfig};
 use super::db::{self, ApprovalRow, DeploymentRow, NewApproval, NewDeployment};
 use super::health::{self, HealthStatus};
 use super::policy::{self, Violation};
+use crate::auth::service::audit;
+use crate::auth::{Caller, Scope};
 use crate::catalog::CatalogService;
 
 /// Label naming the catalog entity an object belongs to (Backstage's Kubernetes plugin finds
@@ -50,6 +57,9 @@ pub enum DeployError {
     /// The environment requires an approval and it was denied or not given in time.
     #[error("{0}")]
     NotApproved(String),
+    /// Whoever the apply is for does not hold `deploy:<environment>`; nothing reached the cluster.
+    #[error("{permission} is not granted to {actor}; nothing was sent to the cluster")]
+    NotPermitted { permission: String, actor: String },
     #[error("the deployment record could not be written: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -78,7 +88,9 @@ pub struct ApplyRequest<'a> {
     pub template_ref: Option<&'a str>,
     pub task_id: Option<Uuid>,
     pub parameters: &'a Value,
-    pub created_by: &'a str,
+    /// Who the apply is for: recorded as the record's `created_by` (`caller.actor()`) and in the
+    /// audit log; must hold `deploy:<environment>`.
+    pub caller: &'a Caller,
     /// Stop after the cluster's dry run: nothing is persisted, no record is written.
     pub dry_run: bool,
     pub rollback_of: Option<Uuid>,
@@ -193,8 +205,42 @@ impl DeployService {
         Ok((cluster, objects))
     }
 
+    /// Refuses unless whoever the apply is for holds `deploy:<environment>` of the cluster it would go
+    /// to. The refusal is audited; nothing has reached the cluster.
+    pub async fn authorize(&self, request: &ApplyRequest<'_>) -> Result<(), DeployError> {
+        let cluster = self
+            .config
+            .pick_cluster(request.cluster, request.environment)
+            .map_err(DeployError::Input)?;
+        let scope = Scope::Deploy(cluster.environment.clone());
+        if request.caller.allows(&scope) {
+            return Ok(());
+        }
+        let target = format!(
+            "deployment:{}/{}/{}",
+            cluster.name, request.namespace, request.name
+        );
+        if let Err(error) = audit(
+            &self.db,
+            request.caller,
+            apply_action(request),
+            &target,
+            "denied",
+            json!({"needs": scope.to_string(), "taskId": request.task_id}),
+        )
+        .await
+        {
+            tracing::error!(%error, "could not write an audit event");
+        }
+        Err(DeployError::NotPermitted {
+            permission: scope.to_string(),
+            actor: request.caller.actor(),
+        })
+    }
+
     /// Applies the objects (see the module doc for the order of checks).
     pub async fn apply(&self, request: ApplyRequest<'_>) -> Result<ApplyOutcome, DeployError> {
+        self.authorize(&request).await?;
         let (cluster, objects) = self.prepare(&request)?;
         let client = self.connect(cluster).await?;
         let mut planned = Vec::with_capacity(objects.len());
@@ -242,6 +288,7 @@ impl DeployService {
         }
         let error = failure.as_ref().map(ToString::to_string);
         let id = Uuid::new_v4();
+        let actor = request.caller.actor();
         let new = NewDeployment {
             id,
             name: request.name,
@@ -254,7 +301,7 @@ impl DeployService {
             task_id: request.task_id,
             parameters: request.parameters,
             objects: &objects_json,
-            created_by: request.created_by,
+            created_by: &actor,
             status: if failure.is_some() {
                 "failed"
             } else {
@@ -265,7 +312,28 @@ impl DeployService {
             approval_id,
         };
         let mut tx = self.db.begin().await?;
-        db::insert_deployment(&mut tx, &new).await?;
+        let revision = db::insert_deployment(&mut tx, &new).await?;
+        audit(
+            &mut *tx,
+            request.caller,
+            apply_action(&request),
+            &format!("deployment:{id}"),
+            if failure.is_some() {
+                "failure"
+            } else {
+                "success"
+            },
+            json!({
+                "name": request.name,
+                "cluster": cluster.name,
+                "environment": cluster.environment,
+                "namespace": request.namespace,
+                "revision": revision,
+                "taskId": request.task_id,
+                "rollbackOf": request.rollback_of,
+            }),
+        )
+        .await?;
         tx.commit().await?;
         if let Some(failure) = failure {
             return Err(failure.into());
@@ -289,6 +357,9 @@ impl DeployService {
         };
         let rule = self.config.approval(&cluster.environment);
         let id = Uuid::new_v4();
+        // The requester is the person accountable (for an agent, whom it acts for), so that nobody
+        // approves what they, or their agent, asked for.
+        let requester = &request.caller.user_ref;
         db::insert_approval(
             &self.db,
             &NewApproval {
@@ -298,7 +369,7 @@ impl DeployService {
                 cluster: &cluster.name,
                 environment: &cluster.environment,
                 namespace: request.namespace,
-                requested_by: request.created_by,
+                requested_by: requester,
                 approver_group: group,
                 planned: &Value::Array(planned.to_vec()),
                 expires_in_seconds: rule.timeout_seconds as f64,
@@ -309,7 +380,7 @@ impl DeployService {
             let _ = log.send(format!(
                 "Waiting for approval: environment `{}` requires a member of {group} other than {} to approve at {} (within {} s)",
                 cluster.environment,
-                request.created_by,
+                requester,
                 approval_url(id),
                 rule.timeout_seconds
             ));
@@ -358,12 +429,13 @@ impl DeployService {
         db::list_approvals(&self.db, status).await
     }
 
-    /// An approver's decision. Only a user (never an agent) who belongs to the approving group and did
-    /// not request the deployment may decide, and only while it is pending.
+    /// An approver's decision. Only a person (signed in, never a token or an agent) who belongs to
+    /// the approving group and did not request the deployment may decide, and only while it is
+    /// pending. Audited as `approval.decide`, refusals as `denied`.
     pub async fn decide(
         &self,
         id: Uuid,
-        approver: &str,
+        caller: &Caller,
         approve: bool,
         comment: &str,
     ) -> Result<ApprovalRow, DecisionError> {
@@ -371,27 +443,64 @@ impl DeployService {
         if row.status != "pending" {
             return Err(DecisionError::Closed(row.status));
         }
-        if !approver.starts_with("user:") {
-            return Err(DecisionError::NotAllowed(
-                "only a person may approve a deployment, never an agent or a service".to_owned(),
-            ));
-        }
-        if approver.eq_ignore_ascii_case(&row.requested_by) {
-            return Err(DecisionError::NotAllowed(format!(
+        let approver = caller.user_ref.as_str();
+        let refusal = if !caller.is_person() || !approver.starts_with("user:") {
+            Some(
+                "only a person may approve a deployment, never an API token, an agent or a service"
+                    .to_owned(),
+            )
+        } else if approver.eq_ignore_ascii_case(&row.requested_by) {
+            Some(format!(
                 "{approver} requested this deployment; another member of {} must decide",
                 row.approver_group
-            )));
-        }
-        if !self.is_member(approver, &row.approver_group).await? {
-            return Err(DecisionError::NotAllowed(format!(
+            ))
+        } else if !self.is_member(approver, &row.approver_group).await? {
+            Some(format!(
                 "{approver} is not a member of {}, which decides on this deployment",
                 row.approver_group
-            )));
+            ))
+        } else {
+            None
+        };
+        let target = format!("approval:{id}");
+        if let Some(reason) = refusal {
+            if let Err(error) = audit(
+                &self.db,
+                caller,
+                "approval.decide",
+                &target,
+                "denied",
+                json!({"reason": reason}),
+            )
+            .await
+            {
+                tracing::error!(%error, "could not write an audit event");
+            }
+            return Err(DecisionError::NotAllowed(reason));
         }
         let status = if approve { "approved" } else { "denied" };
-        if !db::decide_approval(&self.db, id, status, approver, comment).await? {
+        let mut tx = self.db.begin().await?;
+        if !db::decide_approval(&mut *tx, id, status, approver, comment).await? {
             return Err(DecisionError::Closed("expired".to_owned()));
         }
+        audit(
+            &mut *tx,
+            caller,
+            "approval.decide",
+            &target,
+            "success",
+            json!({
+                "decision": status,
+                "name": row.name,
+                "cluster": row.cluster,
+                "environment": row.environment,
+                "namespace": row.namespace,
+                "requestedBy": row.requested_by,
+                "taskId": row.task_id,
+            }),
+        )
+        .await?;
+        tx.commit().await?;
         self.approval(id).await?.ok_or(DecisionError::NotFound)
     }
 
@@ -520,12 +629,32 @@ impl DeployService {
         }
     }
 
-    /// Re-applies an earlier revision's objects as a new revision, through the same guardrails.
-    pub async fn rollback(&self, id: Uuid, user_ref: &str) -> Result<ApplyOutcome, DeployError> {
+    /// Re-applies an earlier revision's objects as a new revision, through the same guardrails. Needs
+    /// `deploy:<the record's environment>`.
+    pub async fn rollback(&self, id: Uuid, caller: &Caller) -> Result<ApplyOutcome, DeployError> {
         let record = self
             .deployment(id)
             .await?
             .ok_or_else(|| DeployError::Input(format!("no deployment {id}")))?;
+        let scope = Scope::Deploy(record.environment.clone());
+        if !caller.allows(&scope) {
+            if let Err(error) = audit(
+                &self.db,
+                caller,
+                "deployment.rollback",
+                &format!("deployment:{id}"),
+                "denied",
+                json!({"needs": scope.to_string()}),
+            )
+            .await
+            {
+                tracing::error!(%error, "could not write an audit event");
+            }
+            return Err(DeployError::NotPermitted {
+                permission: scope.to_string(),
+                actor: caller.actor(),
+            });
+        }
         if record.status != "applied" {
             return Err(DeployError::Input(format!(
                 "revision {} of {} failed to apply; roll back to one that was applied",
@@ -551,7 +680,7 @@ impl DeployService {
             template_ref: record.template_ref.as_deref(),
             task_id: None,
             parameters: &record.parameters,
-            created_by: user_ref,
+            caller,
             dry_run: false,
             rollback_of: Some(record.id),
             approver_group: None,
@@ -637,6 +766,15 @@ pub enum DecisionError {
     NotAllowed(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+}
+
+/// The audit log's name for an apply: a rollback, or a deployment.
+fn apply_action(request: &ApplyRequest<'_>) -> &'static str {
+    if request.rollback_of.is_some() {
+        "deployment.rollback"
+    } else {
+        "deployment.apply"
+    }
 }
 
 /// The page where an approval is decided.

@@ -4,6 +4,11 @@
 //! Two routers: `router()` answers under the API's request time limit; `streams()` holds the two
 //! routes that wait on purpose (the long poll of `/events` and the SSE `/eventstream`), which are
 //! mounted outside that limit and bound their own time.
+//!
+//! Who may do what (the service decides, so the pages follow the same rules): running a template
+//! needs `template:run:<template>` (and `deploy:<environment>` for its deploy steps); a task is seen,
+//! followed, cancelled and retried only by its creator or an admin — to anyone else it does not
+//! exist (404).
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -20,8 +25,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::service::{CreateError, GUEST_USER_REF, NewTaskRequest, ScaffolderService};
+use super::service::{CreateError, NewTaskRequest, ScaffolderService};
 use super::tasks::db::{EventRow, ORDER_FIELDS, TaskList, TaskRow};
+use crate::auth::Caller;
 use crate::error::{AppError, OwnErrorBody};
 use crate::http::{ApiJson, Path, QueryParams};
 
@@ -98,6 +104,7 @@ struct CreateTaskBody {
 
 async fn create_task(
     State(scaffolder): State<ScaffolderService>,
+    caller: Caller,
     headers: HeaderMap,
     ApiJson(body): ApiJson<CreateTaskBody>,
 ) -> Result<Response, AppError> {
@@ -126,7 +133,7 @@ async fn create_task(
             values: &values,
             secrets: body.secrets.as_ref(),
             idempotency_key,
-            user_ref: GUEST_USER_REF,
+            caller: &caller,
         })
         .await;
     match created {
@@ -139,6 +146,7 @@ async fn create_task(
 
 async fn list_tasks(
     State(scaffolder): State<ScaffolderService>,
+    caller: Caller,
     params: QueryParams,
 ) -> Result<Json<Value>, AppError> {
     const KNOWN: [&str; 5] = ["createdBy", "status", "order", "limit", "offset"];
@@ -188,7 +196,7 @@ async fn list_tasks(
     if list.limit.is_some_and(|l| l < 0) || list.offset.is_some_and(|o| o < 0) {
         return Err(AppError::input("limit and offset must not be negative"));
     }
-    let (tasks, total) = scaffolder.list_tasks(&list).await?;
+    let (tasks, total) = scaffolder.list_tasks(&caller, list).await?;
     Ok(Json(json!({
         "tasks": tasks.iter().map(task_json).collect::<Vec<_>>(),
         "totalTasks": total,
@@ -197,17 +205,19 @@ async fn list_tasks(
 
 async fn get_task(
     State(scaffolder): State<ScaffolderService>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    let task = scaffolder.task(task_id(&id)?).await?;
+    let task = scaffolder.task_for(&caller, task_id(&id)?).await?;
     Ok(Json(task_json(&task)))
 }
 
 async fn cancel_task(
     State(scaffolder): State<ScaffolderService>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    let status = scaffolder.cancel(task_id(&id)?).await?;
+    let status = scaffolder.cancel(&caller, task_id(&id)?).await?;
     Ok(Json(json!({"status": status})))
 }
 
@@ -219,6 +229,7 @@ struct RetryBody {
 
 async fn retry_task(
     State(scaffolder): State<ScaffolderService>,
+    caller: Caller,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, AppError> {
@@ -230,19 +241,20 @@ async fn retry_task(
             .map_err(|e| AppError::input(format!("The retry request body is not valid: {e}")))?
     };
     let new_id = scaffolder
-        .retry(task_id(&id)?, body.secrets.as_ref())
+        .retry(&caller, task_id(&id)?, body.secrets.as_ref())
         .await?;
     Ok((StatusCode::CREATED, Json(json!({"id": new_id}))).into_response())
 }
 
 async fn task_events(
     State(scaffolder): State<ScaffolderService>,
+    caller: Caller,
     Path(id): Path<String>,
     params: QueryParams,
 ) -> Result<Json<Value>, AppError> {
     let id = task_id(&id)?;
     let after = params.number("after")?.unwrap_or(-1);
-    let task = scaffolder.task(id).await?;
+    let task = scaffolder.task_for(&caller, id).await?;
     // An ended task has all its events already: no reason to wait.
     let wait = if matches!(task.status.as_str(), "open" | "processing") {
         LONG_POLL
@@ -257,12 +269,13 @@ async fn task_events(
 /// after the `completion` event.
 async fn task_event_stream(
     State(scaffolder): State<ScaffolderService>,
+    caller: Caller,
     Path(id): Path<String>,
     params: QueryParams,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
     let id = task_id(&id)?;
     let after = params.number("after")?.unwrap_or(-1);
-    scaffolder.task(id).await?;
+    scaffolder.task_for(&caller, id).await?;
     let stream = futures::stream::unfold(
         (scaffolder, after, false),
         move |(scaffolder, after, done)| async move {
@@ -307,6 +320,7 @@ struct DryRunBody {
 
 async fn dry_run(
     State(scaffolder): State<ScaffolderService>,
+    caller: Caller,
     ApiJson(body): ApiJson<DryRunBody>,
 ) -> Result<Response, AppError> {
     let files = super::service::directory_contents(&body.directory_contents)?;
@@ -317,11 +331,11 @@ async fn dry_run(
     };
     let result = scaffolder
         .dry_run(
+            &caller,
             body.template,
             &values,
             body.secrets.as_ref(),
             files,
-            GUEST_USER_REF,
         )
         .await?;
     match result {

@@ -22,15 +22,19 @@ use super::tasks::db::{self, TaskList, TaskRow};
 use super::tasks::redact::Redactor;
 use super::tasks::runner::{Journal, LeaseLost, Outcome, Run};
 use super::tasks::worker::Engine;
-use super::template::Template;
+use super::template::{Step, Template};
 use super::workspace::Workspace;
+use crate::auth::scope::canonical_template_ref;
+use crate::auth::service::audit;
+use crate::auth::{Caller, Scope};
 use crate::catalog::CatalogService;
 use crate::catalog::model::refs::{EntityRef, RefDefaults};
 use crate::config::Config;
 use crate::error::AppError;
 
-/// Until sign-in exists every task runs as Backstage's guest user.
-pub const GUEST_USER_REF: &str = "user:default/guest";
+/// Backstage's guest user: who acts in guest mode, and the creator of every task made before tasks
+/// recorded their creator's scopes.
+pub const GUEST_USER_REF: &str = crate::auth::caller::GUEST;
 
 #[derive(Clone)]
 pub struct ScaffolderService {
@@ -67,7 +71,9 @@ pub struct NewTaskRequest<'a> {
     pub values: &'a Value,
     pub secrets: Option<&'a Value>,
     pub idempotency_key: Option<&'a str>,
-    pub user_ref: &'a str,
+    /// Who asks: the task's creator (`caller.actor()`). Their scopes are checked now and recorded in
+    /// the spec, for the steps that run later in a worker.
+    pub caller: &'a Caller,
 }
 
 /// A dry run's answer (Backstage's `DryRunResult`).
@@ -156,8 +162,92 @@ impl ScaffolderService {
         Template::from_entity(entity)
     }
 
+    /// Refuses (403, naming only the missing scope) unless the caller holds `scope`; the refusal is
+    /// audited as `action` on `target`.
+    async fn require(
+        &self,
+        caller: &Caller,
+        action: &str,
+        target: &str,
+        scope: &Scope,
+    ) -> Result<(), AppError> {
+        if caller.allows(scope) {
+            return Ok(());
+        }
+        self.audit_denied(caller, action, target, json!({"needs": scope.to_string()}))
+            .await;
+        Err(AppError::Forbidden {
+            permission: scope.to_string(),
+        })
+    }
+
+    /// Records a refusal (nothing changed, so in no transaction); a failure to record it is logged.
+    async fn audit_denied(&self, caller: &Caller, action: &str, target: &str, detail: Value) {
+        if let Err(error) = audit(&self.engine.db, caller, action, target, "denied", detail).await {
+            tracing::error!(%error, "could not write an audit event");
+        }
+    }
+
+    /// What running `steps` with these values needs besides the template: `deploy:<environment>`
+    /// for each step that deploys (see [`actions::Action::deploys_to_environment`]) to an environment
+    /// known before it runs. A step whose environment comes from something known only then (an
+    /// earlier step's output, `each`, a cluster name) is checked by its action when it runs.
+    fn deploy_scopes(&self, steps: &[Step], parameters: &Value, user: &Value) -> Vec<Scope> {
+        let context = json!({
+            "parameters": parameters,
+            "user": user,
+            "steps": {},
+            "secrets": {},
+            "context": {"task": {}},
+        });
+        let mut scopes: Vec<Scope> = steps
+            .iter()
+            .filter(|step| {
+                self.engine
+                    .actions
+                    .get(&step.action)
+                    .is_some_and(|a| a.deploys_to_environment())
+            })
+            .filter(|step| match &step.condition {
+                None => true,
+                // A condition on earlier steps' outputs is only known when the step comes.
+                Some(condition) if condition.to_string().contains("steps.") => false,
+                // A step these values skip needs nothing; a condition that cannot render fails the run.
+                Some(condition) => self
+                    .engine
+                    .expressions
+                    .condition(condition, &context)
+                    .unwrap_or(false),
+            })
+            .filter_map(|step| {
+                let raw = step.input.as_ref()?.get("environment")?.as_str()?;
+                known_before_run(raw, parameters)
+            })
+            .map(Scope::Deploy)
+            .collect();
+        scopes.sort();
+        scopes.dedup();
+        scopes
+    }
+
     pub async fn create_task(&self, request: NewTaskRequest<'_>) -> Result<Uuid, CreateError> {
-        let template = self.template(request.template_ref).await?;
+        let caller = request.caller;
+        let Some(template_ref) = canonical_template_ref(request.template_ref) else {
+            return Err(AppError::input(format!(
+                "{} is not a template reference",
+                request.template_ref
+            ))
+            .into());
+        };
+        // Before the template is looked up: whether it exists is not told to who may not run it.
+        self.require(
+            caller,
+            "task.create",
+            &template_ref,
+            &Scope::TemplateRun(template_ref.clone()),
+        )
+        .await?;
+        let template = self.template(&template_ref).await?;
         if !request.values.is_object() {
             return Err(AppError::input("values must be an object").into());
         }
@@ -173,8 +263,13 @@ impl ScaffolderService {
         {
             return Err(AppError::input("secrets must be an object of strings").into());
         }
-        let user_entity = self.catalog.entity(request.user_ref).await?;
-        let spec = template.task_spec(values, request.user_ref, user_entity.as_ref());
+        let user_entity = self.catalog.entity(&caller.user_ref).await?;
+        let spec = template.task_spec(values, caller, user_entity.as_ref());
+        for scope in self.deploy_scopes(&template.steps, values, &spec["user"]) {
+            self.require(caller, "task.create", &template.entity_ref, &scope)
+                .await?;
+        }
+        let actor = caller.actor();
         let digest = request.idempotency_key.map(|_| {
             let mut hash = Sha256::new();
             hash.update(request.template_ref.as_bytes());
@@ -188,12 +283,13 @@ impl ScaffolderService {
             );
             format!("{:x}", hash.finalize())
         });
+        let mut tx = self.engine.db.begin().await?;
         let inserted = db::insert_task(
-            &self.engine.db,
+            &mut tx,
             &db::NewTask {
                 id: Uuid::new_v4(),
                 spec: &spec,
-                created_by: request.user_ref,
+                created_by: &actor,
                 secrets: request.secrets,
                 state: &json!({}),
                 attempt: 1,
@@ -204,7 +300,20 @@ impl ScaffolderService {
         )
         .await?;
         match inserted {
-            Ok(id) => Ok(id),
+            Ok(id) => {
+                audit(
+                    &mut *tx,
+                    caller,
+                    "task.create",
+                    &format!("task:{id}"),
+                    "success",
+                    json!({"template": template.entity_ref}),
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(id)
+            }
+            // The same request again: the earlier task, and nothing new to record.
             Err((id, earlier)) if earlier == digest => Ok(id),
             Err((id, _)) => Err(AppError::conflict(format!(
                 "The Idempotency-Key was used for a different request (task {id})"
@@ -213,14 +322,60 @@ impl ScaffolderService {
         }
     }
 
+    /// Any task, whoever made it (for the runner and tests; callers go through [`Self::task_for`]).
     pub async fn task(&self, id: Uuid) -> Result<TaskRow, AppError> {
         db::task(&self.engine.db, id)
             .await?
-            .ok_or_else(|| AppError::not_found(format!("Task with id {id} does not exist")))
+            .ok_or_else(|| task_not_found(id))
     }
 
-    pub async fn list_tasks(&self, list: &TaskList) -> Result<(Vec<TaskRow>, i64), AppError> {
-        Ok(db::list_tasks(&self.engine.db, list).await?)
+    /// A task the caller may see: one they created, or any for an admin. Another's task is "not
+    /// found", exactly as one that does not exist, so its existence is not told.
+    pub async fn task_for(&self, caller: &Caller, id: Uuid) -> Result<TaskRow, AppError> {
+        let task = self.task(id).await?;
+        if may_see(caller, &task) {
+            Ok(task)
+        } else {
+            Err(task_not_found(id))
+        }
+    }
+
+    /// A task the caller may act on (cancel, retry); refusals are audited as `action`.
+    async fn task_to_act_on(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        action: &str,
+    ) -> Result<TaskRow, AppError> {
+        let task = self.task(id).await?;
+        if !may_see(caller, &task) {
+            self.audit_denied(
+                caller,
+                action,
+                &format!("task:{id}"),
+                json!({"reason": "not the task's creator"}),
+            )
+            .await;
+            return Err(task_not_found(id));
+        }
+        Ok(task)
+    }
+
+    /// A page of the tasks the caller may see: their own, or everyone's for an admin. `createdBy`
+    /// filters within that.
+    pub async fn list_tasks(
+        &self,
+        caller: &Caller,
+        mut list: TaskList,
+    ) -> Result<(Vec<TaskRow>, i64), AppError> {
+        if !caller.is_admin() {
+            let actor = caller.actor();
+            if !list.created_by.is_empty() && !list.created_by.contains(&actor) {
+                return Ok((Vec::new(), 0));
+            }
+            list.created_by = vec![actor];
+        }
+        Ok(db::list_tasks(&self.engine.db, &list).await?)
     }
 
     /// Events after `after`; when there are none yet, waits up to `wait` for some.
@@ -250,32 +405,72 @@ impl ScaffolderService {
         }
     }
 
-    pub async fn cancel(&self, id: Uuid) -> Result<String, AppError> {
-        let Some(cancelled) = db::request_cancel(&self.engine.db, id).await? else {
-            return Err(AppError::not_found(format!(
-                "Task with id {id} does not exist"
-            )));
+    /// Cancels a task the caller may act on. Audited as `task.cancel` when it changed something (a
+    /// task that had already ended is left as it was).
+    pub async fn cancel(&self, caller: &Caller, id: Uuid) -> Result<String, AppError> {
+        self.task_to_act_on(caller, id, "task.cancel").await?;
+        let mut tx = self.engine.db.begin().await?;
+        let Some(cancelled) = db::request_cancel(&mut *tx, id).await? else {
+            return Err(task_not_found(id));
         };
-        Ok(match cancelled {
+        let was = match cancelled {
             db::Cancelled::Now => {
                 let body = json!({"message": "Run cancelled", "status": "cancelled"});
-                db::append_event(&self.engine.db, id, None, "cancelled", &body).await?;
-                db::append_event(&self.engine.db, id, None, "completion", &body).await?;
-                "cancelled".to_owned()
+                db::append_event(&mut *tx, id, None, "cancelled", &body).await?;
+                db::append_event(&mut *tx, id, None, "completion", &body).await?;
+                "open"
             }
             db::Cancelled::Requested => {
                 let body = json!({"message": "Cancel requested: the run stops at the end of the current step"});
-                db::append_event(&self.engine.db, id, None, "cancelled", &body).await?;
-                "cancelled".to_owned()
+                db::append_event(&mut *tx, id, None, "cancelled", &body).await?;
+                "processing"
             }
-            db::Cancelled::AlreadyEnded(status) => status,
-        })
+            db::Cancelled::AlreadyEnded(status) => return Ok(status),
+        };
+        audit(
+            &mut *tx,
+            caller,
+            "task.cancel",
+            &format!("task:{id}"),
+            "success",
+            json!({"status": was}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok("cancelled".to_owned())
     }
 
     /// A new attempt of an ended task: same spec, the checkpoints of its steps with side effects (not
     /// run again), and the secrets given now (the first attempt's are gone once it ended).
-    pub async fn retry(&self, id: Uuid, secrets: Option<&Value>) -> Result<Uuid, AppError> {
-        let task = self.task(id).await?;
+    ///
+    /// The new attempt stays its creator's and runs within the scopes recorded when the task was
+    /// created, so a retry never widens them; whoever retries must hold the rights to run it now too.
+    /// Audited as `task.retry`.
+    pub async fn retry(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        secrets: Option<&Value>,
+    ) -> Result<Uuid, AppError> {
+        let task = self.task_to_act_on(caller, id, "task.retry").await?;
+        let entity_ref = task.spec["templateInfo"]["entityRef"]
+            .as_str()
+            .unwrap_or_default();
+        let template_ref =
+            canonical_template_ref(entity_ref).unwrap_or_else(|| entity_ref.to_owned());
+        let target = format!("task:{id}");
+        self.require(
+            caller,
+            "task.retry",
+            &target,
+            &Scope::TemplateRun(template_ref.clone()),
+        )
+        .await?;
+        let steps: Vec<Step> = serde_json::from_value(task.spec["steps"].clone())
+            .map_err(|e| anyhow::anyhow!("the steps of task {id} do not read back: {e}"))?;
+        for scope in self.deploy_scopes(&steps, &task.spec["parameters"], &task.spec["user"]) {
+            self.require(caller, "task.retry", &target, &scope).await?;
+        }
         if matches!(task.status.as_str(), "open" | "processing") {
             return Err(AppError::conflict(format!(
                 "Task {id} is still {}; cancel it or wait for it to end before retrying",
@@ -291,8 +486,9 @@ impl ScaffolderService {
             }
         }
         let new_id = Uuid::new_v4();
+        let mut tx = self.engine.db.begin().await?;
         let inserted = db::insert_task(
-            &self.engine.db,
+            &mut tx,
             &db::NewTask {
                 id: new_id,
                 spec: &task.spec,
@@ -306,20 +502,43 @@ impl ScaffolderService {
             },
         )
         .await?;
-        Ok(inserted.unwrap_or(new_id))
+        let new_id = inserted.unwrap_or(new_id);
+        audit(
+            &mut *tx,
+            caller,
+            "task.retry",
+            &target,
+            "success",
+            json!({"template": template_ref, "newTask": new_id, "attempt": task.attempt + 1}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(new_id)
     }
 
     /// Runs a template without side effects: actions that only touch the workspace run, the others
     /// are reported with example outputs.
+    ///
+    /// Needs `template:run:<the template>`; its deploy steps check `deploy:<environment>` when they
+    /// run, as in a real run.
     pub async fn dry_run(
         &self,
+        caller: &Caller,
         template: Value,
         values: &Value,
         secrets: Option<&Value>,
         directory_contents: BTreeMap<String, Vec<u8>>,
-        user_ref: &str,
     ) -> Result<Result<DryRunResult, Vec<ParameterError>>, AppError> {
         let template = Template::from_entity(template)?;
+        let template_ref = canonical_template_ref(&template.entity_ref)
+            .unwrap_or_else(|| template.entity_ref.clone());
+        self.require(
+            caller,
+            "task.dry-run",
+            &template_ref,
+            &Scope::TemplateRun(template_ref.clone()),
+        )
+        .await?;
         let mut values = values.clone();
         params::apply_defaults(&template.pages, &mut values);
         let values = &values;
@@ -327,8 +546,8 @@ impl ScaffolderService {
         if !errors.is_empty() {
             return Ok(Err(errors));
         }
-        let user_entity = self.catalog.entity(user_ref).await?;
-        let spec = template.task_spec(values, user_ref, user_entity.as_ref());
+        let user_entity = self.catalog.entity(&caller.user_ref).await?;
+        let spec = template.task_spec(values, caller, user_entity.as_ref());
         let steps = template.steps.clone();
         let redactor = Redactor::new(secrets);
         let id = Uuid::new_v4();
@@ -497,6 +716,34 @@ impl ScaffolderService {
     pub fn spawn_listener(&self) -> tokio::task::JoinHandle<()> {
         tokio::spawn(self.clone().listen(Arc::new(tokio::sync::Notify::new())))
     }
+}
+
+fn task_not_found(id: Uuid) -> AppError {
+    AppError::not_found(format!("Task with id {id} does not exist"))
+}
+
+/// Whether the caller may see (and act on) a task: they created it, or they are an admin.
+fn may_see(caller: &Caller, task: &TaskRow) -> bool {
+    caller.is_admin() || task.created_by == caller.actor()
+}
+
+/// A step input known before the task runs: a literal, or exactly `${{ parameters.<name> }}` naming a
+/// string value. Anything else is known only when the step renders it.
+fn known_before_run(raw: &str, parameters: &Value) -> Option<String> {
+    if !raw.contains("${{") {
+        return Some(raw.to_owned());
+    }
+    let name = raw
+        .trim()
+        .strip_prefix("${{")?
+        .strip_suffix("}}")?
+        .trim()
+        .strip_prefix("parameters.")?;
+    let plain = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !plain {
+        return None;
+    }
+    parameters.get(name)?.as_str().map(str::to_owned)
 }
 
 /// A dry run's journal: events in memory, never lost, never cancelled.

@@ -7,6 +7,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use crate::auth::caller::GUEST;
+use crate::auth::{ActorKind, Caller, Scope, Scopes};
 use crate::catalog::model::location::ANNOTATION_LOCATION;
 use crate::error::AppError;
 
@@ -90,13 +92,19 @@ impl Template {
         self.entity["metadata"]["annotations"][ANNOTATION_LOCATION].as_str()
     }
 
-    /// The task spec stored for a run (Backstage's `TaskSpecV1beta3`).
-    pub fn task_spec(&self, values: &Value, user_ref: &str, user_entity: Option<&Value>) -> Value {
+    /// The task spec stored for a run (Backstage's `TaskSpecV1beta3`). Besides Backstage's `user.ref`
+    /// (the entity whose rights apply) and `user.entity`, `user` records who created the task
+    /// (`actor`, `actorKind`) and the scopes they held then: the steps run later, in a worker, and
+    /// act within those (see [`task_caller`]).
+    pub fn task_spec(&self, values: &Value, caller: &Caller, user_entity: Option<&Value>) -> Value {
         let mut user = Map::new();
         if let Some(entity) = user_entity {
             user.insert("entity".to_owned(), entity.clone());
         }
-        user.insert("ref".to_owned(), Value::String(user_ref.to_owned()));
+        user.insert("ref".to_owned(), Value::String(caller.user_ref.clone()));
+        user.insert("actor".to_owned(), Value::String(caller.actor()));
+        user.insert("actorKind".to_owned(), json!(caller.kind.as_str()));
+        user.insert("scopes".to_owned(), json!(caller.scopes.strings()));
         let mut template_info = json!({
             "entityRef": self.entity_ref,
             "entity": { "metadata": self.entity["metadata"] },
@@ -112,6 +120,47 @@ impl Template {
             "user": user,
             "templateInfo": template_info,
         })
+    }
+}
+
+/// Who a task's steps act for: the creator recorded in the spec's `user` by [`Template::task_spec`],
+/// with the scopes they held when the task was created.
+///
+/// A spec without recorded scopes comes from before tasks recorded them, when every task was created
+/// as the guest, who held a person's scopes: such a task keeps exactly the rights it was created
+/// with. Any other spec without scopes (none is made that way) is given none, so a step that needs a
+/// scope fails rather than running unchecked.
+pub fn task_caller(user: &Value) -> Caller {
+    let user_ref = user["ref"].as_str().unwrap_or_default().to_owned();
+    let actor = user["actor"].as_str().unwrap_or(&user_ref);
+    let agent = actor.strip_prefix("agent:").map(str::to_owned);
+    let kind = match user["actorKind"].as_str() {
+        Some("agent") => ActorKind::Agent,
+        Some("token") => ActorKind::Token,
+        Some("guest") => ActorKind::Guest,
+        Some("user") => ActorKind::User,
+        _ if agent.is_some() => ActorKind::Agent,
+        _ if user_ref == GUEST => ActorKind::Guest,
+        _ => ActorKind::User,
+    };
+    let scopes = match user["scopes"].as_array() {
+        // A recorded scope that no longer parses grants nothing.
+        Some(list) => Scopes(
+            list.iter()
+                .filter_map(Value::as_str)
+                .filter_map(|s| Scope::parse(s).ok())
+                .collect(),
+        ),
+        None if user_ref == GUEST => Scopes::person(false),
+        None => Scopes::default(),
+    };
+    Caller {
+        user_ref,
+        kind,
+        token_id: None,
+        agent,
+        scopes,
+        request_id: None,
     }
 }
 
@@ -213,5 +262,32 @@ mod tests {
         let mut wrong = template(json!({"steps": []}));
         wrong["apiVersion"] = json!("backstage.io/v1beta2");
         assert!(Template::from_entity(wrong).is_err());
+    }
+
+    #[test]
+    fn the_spec_records_the_creator_and_the_steps_act_within_their_scopes() {
+        let t = Template::from_entity(template(json!({"steps": []}))).expect("valid");
+        let agent = Caller {
+            user_ref: "user:default/alice".to_owned(),
+            kind: ActorKind::Agent,
+            token_id: None,
+            agent: Some("bot".to_owned()),
+            scopes: Scopes::parse_all(&["deploy:dev".to_owned()]).expect("scopes"),
+            request_id: None,
+        };
+        let spec = t.task_spec(&json!({}), &agent, None);
+        assert_eq!(spec["user"]["ref"], "user:default/alice");
+        assert_eq!(spec["user"]["actor"], "agent:bot");
+        let caller = task_caller(&spec["user"]);
+        assert_eq!(caller.actor(), "agent:bot");
+        assert_eq!(caller.kind, ActorKind::Agent);
+        assert!(caller.allows(&Scope::Deploy("dev".to_owned())));
+        assert!(!caller.allows(&Scope::Deploy("prod".to_owned())));
+
+        // Specs from before scopes were recorded: the guest's keep a person's rights, others none.
+        let legacy = task_caller(&json!({"ref": GUEST}));
+        assert!(legacy.allows(&Scope::Deploy("prod".to_owned())));
+        let unknown = task_caller(&json!({"ref": "user:default/bob"}));
+        assert!(!unknown.allows(&Scope::Deploy("dev".to_owned())));
     }
 }

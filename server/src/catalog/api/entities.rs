@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::fields::{parse_fields, project_all};
 use super::{check_query, key_of};
+use crate::auth::Caller;
 use crate::catalog::db::{self, EntityQuery, OrderField};
 use crate::catalog::filter::{self, parse_filter_params};
 use crate::catalog::model::refs::{EntityRef, RefDefaults};
@@ -193,12 +194,13 @@ pub async fn get_entity_by_uid(
 /// does not exist succeeds, as in Backstage: the outcome the caller wanted holds.
 pub async fn delete_entity_by_uid(
     State(state): State<AppState>,
+    caller: Caller,
     Path(uid): Path<String>,
 ) -> Result<StatusCode> {
     let Ok(parsed) = Uuid::parse_str(&uid) else {
         return Ok(StatusCode::NO_CONTENT);
     };
-    state.catalog.delete_entity(parsed).await?;
+    state.catalog.delete_entity(&caller, parsed).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

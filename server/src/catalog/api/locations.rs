@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{check_query, key_of};
+use crate::auth::Caller;
 use crate::catalog::db::{self, locations};
 use crate::catalog::filter::{Filter, parse_predicate};
 use crate::catalog::model::location::is_generated_location;
@@ -150,9 +151,13 @@ pub async fn get_location(
 
 pub async fn delete_location(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    state.catalog.delete_location(parse_id(&id)?).await?;
+    state
+        .catalog
+        .delete_location(&caller, parse_id(&id)?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -188,9 +193,10 @@ enum Presence {
 }
 
 /// `POST /locations[?dryRun=true]`. A dry run reads and processes the target (and the files it points at)
-/// and answers with the entities that would be added, storing nothing.
+/// and answers with the entities that would be added, storing nothing (and auditing nothing).
 pub async fn create_location(
     State(state): State<AppState>,
+    caller: Caller,
     params: QueryParams,
     ApiJson(input): ApiJson<LocationInput>,
 ) -> Result<Response> {
@@ -205,7 +211,7 @@ pub async fn create_location(
     if !dry_run {
         let row = state
             .catalog
-            .add_location(&input.location_type, &input.target)
+            .register_location(&caller, &input.location_type, &input.target)
             .await?;
         return Ok(created(json!({ "location": row, "entities": [] })));
     }

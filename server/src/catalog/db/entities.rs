@@ -106,19 +106,22 @@ pub async fn get_entity_location(
         .await
 }
 
-/// Deletes one entity by uid; its relations go with it and their other ends re-stitch. Returns false
-/// when there was no such entity.
-pub async fn delete_entity(tx: &mut PgConnection, uid: Uuid) -> Result<bool, sqlx::Error> {
+/// Deletes one entity by uid; its relations go with it and their other ends re-stitch. Returns the
+/// deleted entity's key (for the audit log), `None` when there was no such entity.
+pub async fn delete_entity(
+    tx: &mut PgConnection,
+    uid: Uuid,
+) -> Result<Option<String>, sqlx::Error> {
     let touched = relation_sources_of(&mut *tx, &[uid]).await?;
     let deleted = sqlx::query_scalar!("delete from entity where id = $1 returning entity_key", uid)
         .fetch_optional(&mut *tx)
         .await?;
     let Some(deleted) = deleted else {
-        return Ok(false);
+        return Ok(None);
     };
     let touched = touched.into_iter().filter(|k| *k != deleted).collect();
     queue_stitch(tx, touched).await?;
-    Ok(true)
+    Ok(Some(deleted))
 }
 
 /// An entity a location stored: what a new read of the location is compared with.

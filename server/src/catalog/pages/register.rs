@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::view::{EntitySummary, ref_href};
+use crate::auth::Caller;
 use crate::catalog::model::location::is_generated_location;
 use crate::catalog::model::refs::{EntityRef, RefDefaults};
 use crate::error::AppError;
@@ -68,6 +69,7 @@ pub struct RegisterForm {
 
 pub async fn submit_register(
     State(state): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     Form(form): Form<RegisterForm>,
 ) -> Result<Response, AppError> {
@@ -97,7 +99,11 @@ pub async fn submit_register(
         .map(EntitySummary::from_entity)
         .collect();
     if form.action == "import" {
-        match state.catalog.add_location(location_type, target).await {
+        match state
+            .catalog
+            .register_location(&caller, location_type, target)
+            .await
+        {
             Ok(row) => {
                 page.imported = true;
                 page.location_href = EntityRef::parse(&row.entity_ref, RefDefaults::default())

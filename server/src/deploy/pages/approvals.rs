@@ -12,12 +12,10 @@ use uuid::Uuid;
 
 use super::super::db::ApprovalRow;
 use super::super::service::{DeployService, approval_url};
+use crate::auth::Caller;
 use crate::error::AppError;
 use crate::http::Path;
 use crate::ui::csrf::check_same_origin;
-
-/// Who decides from the browser until sign-in exists (the scaffolder's guest).
-const ACTING_USER: &str = "user:default/guest";
 
 pub struct ApprovalLine {
     pub href: String,
@@ -118,6 +116,7 @@ pub struct DecisionForm {
 
 pub async fn decide(
     State(service): State<DeployService>,
+    caller: Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
     Form(form): Form<DecisionForm>,
@@ -134,7 +133,7 @@ pub async fn decide(
         }
     };
     service
-        .decide(id, ACTING_USER, approve, form.comment.trim())
+        .decide(id, &caller, approve, form.comment.trim())
         .await?;
     Ok(Redirect::to(&approval_url(id)))
 }

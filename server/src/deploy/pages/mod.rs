@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::actions::deployment_url;
 use super::db::{DeploymentList, DeploymentRow};
 use super::service::DeployService;
+use crate::auth::Caller;
 use crate::error::AppError;
 use crate::http::{Path, QueryParams};
 use crate::ui::csrf::check_same_origin;
@@ -213,13 +214,14 @@ async fn show_deployment(
 
 async fn rollback(
     State(service): State<DeployService>,
+    caller: Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Redirect, AppError> {
     check_same_origin(&headers)?;
     let id = parse_id(&id)?;
     let outcome = service
-        .rollback(id, "user:default/guest")
+        .rollback(id, &caller)
         .await
         .map_err(AppError::from)?;
     let target = outcome.deployment.map_or(id, |d| d.id);

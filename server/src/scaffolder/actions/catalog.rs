@@ -107,7 +107,9 @@ impl Action for Register {
             ));
             let mut output = Map::new();
             output.insert("catalogInfoUrl".to_owned(), json!(target));
-            let registered = catalog.add_location(location_type, &target).await;
+            let registered = catalog
+                .register_location(ctx.caller, location_type, &target)
+                .await;
             if let Err(error) = registered {
                 let message = format!(
                     "registering {location_type}:{target}: {}",

@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 use super::expr::Expressions;
 use super::source::TemplateSource;
 use super::workspace::{PathError, Workspace};
+use crate::auth::Caller;
 use crate::catalog::CatalogService;
 use crate::config::Config;
 
@@ -47,6 +48,9 @@ pub struct ActionContext<'a> {
     pub secrets: &'a Map<String, Value>,
     /// The entity ref of the user the task runs as (`user:default/guest`).
     pub user_ref: &'a str,
+    /// Who created the task, with the scopes recorded in its spec when it was created: what the
+    /// steps may do on their behalf (`deploy:<environment>`), checked when the step runs.
+    pub caller: &'a Caller,
     /// The task's id (`dry-run-<uuid>` in a dry run), for records that point back at it.
     pub task_id: &'a str,
     /// The template the task runs (`template:default/x`); empty when the spec was given inline.
@@ -106,6 +110,12 @@ pub trait Action: Send + Sync {
     fn output_schema(&self) -> Value;
     /// Whether a dry run runs the action (it touches only the workspace), or only reports it.
     fn supports_dry_run(&self) -> bool;
+    /// Whether the action deploys to the environment its `environment` input names, so that creating
+    /// a task with it needs `deploy:<environment>` (checked then where the input is known, and by the
+    /// action itself when it runs).
+    fn deploys_to_environment(&self) -> bool {
+        false
+    }
     /// Runs the action; the returned map is the step's `output`.
     fn run<'a>(
         &'a self,

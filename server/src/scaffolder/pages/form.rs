@@ -6,22 +6,23 @@
 use askama_web::WebTemplate;
 use axum::Form;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::{Value, json};
 
 use super::fields::{self, OptionView, PageView, Picker};
 use super::task_href;
+use crate::auth::Caller;
 use crate::catalog::CatalogService;
 use crate::catalog::db::{EntityQuery, OrderField};
 use crate::catalog::filter::Filter;
 use crate::catalog::pages::view::{EntitySummary, entity_href};
 use crate::catalog::service::parse_stored;
-use crate::error::AppError;
+use crate::error::{AppError, OwnErrorBody};
 use crate::http::Path;
 use crate::scaffolder::ScaffolderService;
 use crate::scaffolder::params::{self, ParameterError};
-use crate::scaffolder::service::{CreateError, GUEST_USER_REF, NewTaskRequest};
+use crate::scaffolder::service::{CreateError, NewTaskRequest};
 use crate::scaffolder::template::Template;
 
 /// Entities one picker offers at most.
@@ -194,6 +195,7 @@ pub async fn show_form(
 
 pub async fn submit_form(
     State(scaffolder): State<ScaffolderService>,
+    caller: Caller,
     Path((namespace, name)): Path<(String, String)>,
     headers: HeaderMap,
     Form(form): Form<Vec<(String, String)>>,
@@ -207,7 +209,7 @@ pub async fn submit_form(
             values: &values,
             secrets: None,
             idempotency_key: None,
-            user_ref: GUEST_USER_REF,
+            caller: &caller,
         })
         .await;
     match created {
@@ -216,11 +218,19 @@ pub async fn submit_form(
         Err(CreateError::Invalid(errors)) => Ok(render(&scaffolder, &template, &values, &errors)
             .await?
             .into_response()),
-        // Refusals the person can act on (a template that is not valid, say) show on the form.
+        // Refusals the person can act on (a template that is not valid, an environment they may
+        // not deploy to) show on the form, with what was entered; a refusal keeps its status.
         Err(CreateError::Other(error)) if !error.status().is_server_error() => {
+            let status = error.status();
             let mut page = render(&scaffolder, &template, &values, &[]).await?;
             page.errors.push(error.public_message());
-            Ok(page.into_response())
+            let mut response = page.into_response();
+            if status == StatusCode::FORBIDDEN {
+                *response.status_mut() = status;
+                // The form is the page to show, not the generic error page.
+                response.extensions_mut().insert(OwnErrorBody);
+            }
+            Ok(response)
         }
         Err(CreateError::Other(error)) => Err(error),
     }

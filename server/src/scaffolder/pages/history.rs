@@ -1,5 +1,6 @@
 //! `/create/tasks`: the task history, newest first, filtered by status and creator through a plain GET
-//! form, in pages of `limit` from `offset` with previous/next links.
+//! form, in pages of `limit` from `offset` with previous/next links. It lists the caller's own tasks
+//! (everyone's for an admin), as the API does.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -7,6 +8,7 @@ use axum::extract::State;
 
 use super::task::template_of;
 use super::task_href;
+use crate::auth::Caller;
 use crate::error::AppError;
 use crate::http::QueryParams;
 use crate::scaffolder::ScaffolderService;
@@ -67,6 +69,7 @@ fn href(status: &str, created_by: &str, limit: i64, offset: i64) -> String {
 
 pub async fn list_tasks(
     State(scaffolder): State<ScaffolderService>,
+    caller: Caller,
     params: QueryParams,
 ) -> Result<HistoryPage, AppError> {
     let status = params
@@ -98,7 +101,7 @@ pub async fn list_tasks(
         limit: Some(limit),
         offset: Some(offset),
     };
-    let (rows, total) = scaffolder.list_tasks(&list).await?;
+    let (rows, total) = scaffolder.list_tasks(&caller, list).await?;
     let tasks: Vec<TaskSummary> = rows
         .iter()
         .map(|task| {

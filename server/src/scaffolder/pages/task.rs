@@ -15,6 +15,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{form_href, task_href};
+use crate::auth::Caller;
 use crate::catalog::model::refs::{EntityRef, RefDefaults};
 use crate::catalog::pages::view::{ref_href, safe_url};
 use crate::error::AppError;
@@ -207,11 +208,12 @@ fn output(output: &Value) -> (Vec<OutputLink>, Vec<OutputText>) {
 
 pub async fn show_task(
     State(scaffolder): State<ScaffolderService>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<TaskPage, AppError> {
     let id = parse_id(&id)?;
     let task = scaffolder
-        .task(id)
+        .task_for(&caller, id)
         .await
         .map_err(|e| e.suggest("/create/tasks", "See all tasks"))?;
     let events = scaffolder.events(id, -1, Duration::ZERO).await?;
@@ -253,12 +255,16 @@ pub async fn show_task(
 
 pub async fn cancel_task(
     State(scaffolder): State<ScaffolderService>,
+    caller: Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Redirect, AppError> {
     check_same_origin(&headers)?;
     let id = parse_id(&id)?;
-    scaffolder.cancel(id).await?;
+    scaffolder
+        .cancel(&caller, id)
+        .await
+        .map_err(|e| e.suggest("/create/tasks", "See all tasks"))?;
     Ok(Redirect::to(&task_href(id)))
 }
 

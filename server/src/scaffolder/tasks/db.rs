@@ -7,7 +7,7 @@
 //! sees the new token.
 
 use serde_json::Value;
-use sqlx::{PgExecutor, Postgres, QueryBuilder};
+use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 /// ISO 8601 in UTC with milliseconds, as Backstage serialises dates.
@@ -49,9 +49,10 @@ pub struct NewTask<'a> {
 }
 
 /// Inserts a task; with an idempotency key that `created_by` already used, inserts nothing and returns
-/// the earlier task's id and request digest instead.
+/// the earlier task's id and request digest instead. Takes a connection (a transaction, so the audit
+/// event of the creation commits with it).
 pub async fn insert_task(
-    db: impl PgExecutor<'_> + Copy,
+    db: &mut PgConnection,
     task: &NewTask<'_>,
 ) -> sqlx::Result<Result<Uuid, (Uuid, Option<String>)>> {
     let inserted = sqlx::query_scalar!(
@@ -70,7 +71,7 @@ pub async fn insert_task(
         task.idempotency_key,
         task.request_digest,
     )
-    .fetch_optional(db)
+    .fetch_optional(&mut *db)
     .await?;
     if let Some(id) = inserted {
         return Ok(Ok(id));
@@ -80,7 +81,7 @@ pub async fn insert_task(
         task.created_by,
         task.idempotency_key,
     )
-    .fetch_one(db)
+    .fetch_one(&mut *db)
     .await?;
     Ok(Err((earlier.id, earlier.request_digest)))
 }
@@ -337,10 +338,7 @@ pub enum Cancelled {
     AlreadyEnded(String),
 }
 
-pub async fn request_cancel(
-    db: impl PgExecutor<'_> + Copy,
-    id: Uuid,
-) -> sqlx::Result<Option<Cancelled>> {
+pub async fn request_cancel(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Cancelled>> {
     let row = sqlx::query!(
         r#"with before as (select id, status from scaffolder_task where id = $1 for update)
            update scaffolder_task t

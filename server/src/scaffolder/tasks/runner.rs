@@ -14,7 +14,7 @@ use crate::scaffolder::actions::registry::ActionRegistry;
 use crate::scaffolder::actions::{Action, ActionContext, ActionServices};
 use crate::scaffolder::expr::Expressions;
 use crate::scaffolder::source::TemplateSource;
-use crate::scaffolder::template::Step;
+use crate::scaffolder::template::{Step, task_caller};
 use crate::scaffolder::workspace::Workspace;
 
 /// The run can no longer write: its lease went to another worker (or the task row is gone).
@@ -279,6 +279,7 @@ impl Run<'_> {
         let (log, mut lines) = tokio::sync::mpsc::unbounded_channel();
         let empty = Map::new();
         let secrets = self.secrets.and_then(Value::as_object).unwrap_or(&empty);
+        let caller = task_caller(self.user);
         let ctx = ActionContext {
             input,
             workspace: self.workspace,
@@ -286,6 +287,7 @@ impl Run<'_> {
             expressions: self.expressions,
             secrets,
             user_ref: self.user["ref"].as_str().unwrap_or_default(),
+            caller: &caller,
             task_id: &self.task_id,
             template_ref: self.template_ref,
             parameters: self.parameters,
