@@ -218,7 +218,7 @@ async fn a_dry_run_renders_the_skeleton_without_publishing(pool: PgPool) {
         log.contains(&"Skipping because catalog:register does not support dry-run".to_owned()),
         "{log:#?}"
     );
-    assert_eq!(response.body["steps"].as_array().map(Vec::len), Some(5));
+    assert_eq!(response.body["steps"].as_array().map(Vec::len), Some(6));
     // Nothing was published or registered.
     assert!(!git_dir.join("northwind").exists());
     let locations = app.get("/api/catalog/locations").await;
@@ -293,4 +293,47 @@ async fn the_llm_golden_path_without_a_cluster_fails_clearly_and_dry_runs_the_pl
     );
     // The portal goes on.
     assert_eq!(app.get("/api/clusters").await.status, StatusCode::OK);
+}
+
+/// "Deploy to dev now": the Python golden path publishes, registers and applies its manifests to the
+/// demo's dev cluster (here the fake API server), through the dev guardrails.
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn the_python_service_golden_path_deploys_to_dev_when_asked(pool: PgPool) {
+    let fake = common::kube_fake::KubeFake::start().await;
+    let git_dir = tempfile::tempdir().expect("tempdir");
+    let app = demo_app(pool, git_dir.path()).await;
+    // The demo's dev cluster, reached at the fake instead of a kubeconfig.
+    let token = git_dir.path().join("token");
+    std::fs::write(&token, "t").expect("token");
+    let mut config = (*app.state.config).clone();
+    let cluster = &mut config.deploy.clusters[0];
+    cluster.kubeconfig = None;
+    cluster.url = Some(fake.url());
+    cluster.token_file = Some(token);
+    let state = atrium::AppState::new(app.state.db.clone(), config).expect("state");
+    let mut values = values();
+    values["deployToDev"] = json!(true);
+    let id = state
+        .scaffolder
+        .create_task(atrium::scaffolder::service::NewTaskRequest {
+            template_ref: "template:default/python-fastapi-service",
+            values: &values,
+            secrets: None,
+            idempotency_key: None,
+            caller: &atrium::auth::Caller::guest(),
+        })
+        .await
+        .expect("task");
+    assert!(state.scaffolder.run_one().await.expect("run"));
+    let task = state.scaffolder.task(id).await.expect("task");
+    assert_eq!(task.status, "completed", "{:#}", task.state);
+    let deployment = fake
+        .get("apps/v1", "Deployment", "apps", "orders-api")
+        .expect("deployed to dev");
+    assert_eq!(
+        deployment["metadata"]["labels"]["backstage.io/kubernetes-id"],
+        "orders-api"
+    );
+    assert!(fake.get("v1", "Service", "apps", "orders-api").is_some());
+    fake.assert_clean();
 }
