@@ -338,6 +338,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let workers = state.catalog.spawn_workers(shutdown_rx.clone());
+    // Ended sessions and audit events past auth.audit_retention_days.
+    let pruner = state.auth.spawn_pruner(shutdown_rx.clone());
     let task_workers = state.scaffolder.spawn_workers(shutdown_rx);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -358,6 +360,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let _ = shutdown_tx.send(true);
     let _ = workers.await;
     let _ = task_workers.await;
+    let _ = pruner.await;
     Ok(())
 }
 

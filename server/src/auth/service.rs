@@ -398,6 +398,27 @@ impl AuthService {
         AppError::NotAllowed(format!("You are not allowed to do this: {why}"))
     }
 
+    /// Prunes every hour until `shutdown` (every replica does; the deletes are idempotent).
+    pub fn spawn_pruner(
+        &self,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let auth = self.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                tokio::select! {
+                    _ = every.tick() => {
+                        if let Err(e) = auth.prune().await {
+                            tracing::warn!(error = %e, "pruning sessions and audit events failed");
+                        }
+                    }
+                    _ = shutdown.changed() => return,
+                }
+            }
+        })
+    }
+
     /// Deletes ended sessions and audit events past the retention.
     pub async fn prune(&self) -> Result<u64, sqlx::Error> {
         let days = i32::try_from(self.config.audit_retention_days).unwrap_or(i32::MAX);
