@@ -35,7 +35,8 @@ pub async fn insert_session(
     Ok(())
 }
 
-/// The live session with this id hash, its idle time renewed; `None` when unknown, past its absolute
+/// The live session with this id hash, its idle time renewed (at most once a minute: a request is a
+/// read, not a row write, so idle ends are accurate to a minute); `None` when unknown, past its absolute
 /// end, or idle for longer than `idle_seconds`.
 pub async fn touch_session(
     db: impl PgExecutor<'_>,
@@ -44,10 +45,15 @@ pub async fn touch_session(
 ) -> sqlx::Result<Option<SessionRow>> {
     sqlx::query_as!(
         SessionRow,
-        r#"update auth_session set last_seen_at = now()
-            where id_hash = $1 and expires_at > now()
-              and last_seen_at > now() - make_interval(secs => $2)
-           returning user_ref, pending_login, return_to"#,
+        r#"with live as (
+             select id_hash, user_ref, pending_login, return_to, last_seen_at from auth_session
+              where id_hash = $1 and expires_at > now()
+                and last_seen_at > now() - make_interval(secs => $2)
+           ), touched as (
+             update auth_session s set last_seen_at = now() from live
+              where s.id_hash = live.id_hash and live.last_seen_at < now() - interval '1 minute'
+           )
+           select user_ref, pending_login, return_to as "return_to!" from live"#,
         id_hash,
         idle_seconds,
     )
@@ -152,12 +158,19 @@ pub async fn use_token(
     db: impl PgExecutor<'_>,
     token_hash: &str,
 ) -> sqlx::Result<Option<TokenRow>> {
-    let mut query = QueryBuilder::<Postgres>::new(
-        "update api_token set last_used_at = now()
-          where revoked_at is null and expires_at > now() and token_hash = ",
-    );
-    query.push_bind(token_hash.to_owned());
-    query.push(" returning ").push(TOKEN_COLUMNS);
+    // A read per request; the row is written (last use) at most once a minute.
+    let mut query = QueryBuilder::<Postgres>::new("with live as (select ");
+    query
+        .push(TOKEN_COLUMNS)
+        .push(", last_used_at as last_used from api_token")
+        .push(" where revoked_at is null and expires_at > now() and token_hash = ")
+        .push_bind(token_hash.to_owned())
+        .push(
+            "), touched as (update api_token t set last_used_at = now() from live
+               where t.id = live.id
+                 and (live.last_used is null or live.last_used < now() - interval '1 minute'))
+             select * from live",
+        );
     let row = query.build().fetch_optional(db).await?;
     row.map(|r| token_row(&r)).transpose()
 }
