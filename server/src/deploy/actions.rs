@@ -66,6 +66,34 @@ fn entity_ref(reference: &str) -> Result<EntityRef, ActionError> {
     .map_err(|e| ActionError::input(format!("entityRef {reference:?}: {e}")))
 }
 
+/// What a `kube:apply` or `kube:check` step deploys as: the deployment's name, the
+/// `backstage.io/kubernetes-id`, and the entity.
+struct Target {
+    name: String,
+    kubernetes_id: String,
+    entity: Option<String>,
+}
+
+/// `name` (default: the kubernetes id), `kubernetesId` (default: the entity's name, else the first
+/// object's name) and `entityRef` of a step.
+fn target_of(ctx: &ActionContext<'_>, objects: &[Value]) -> Result<Target, ActionError> {
+    let first_name = objects
+        .first()
+        .and_then(|o| o["metadata"]["name"].as_str())
+        .unwrap_or_default();
+    let kubernetes_id = kubernetes_id(ctx, first_name)?;
+    let name = ctx.str_input("name").unwrap_or(&kubernetes_id).to_owned();
+    let entity = match ctx.str_input("entityRef") {
+        Some(reference) => Some(entity_ref(reference)?.key()),
+        None => None,
+    };
+    Ok(Target {
+        name,
+        kubernetes_id,
+        entity,
+    })
+}
+
 /// The objects a step names: workspace files (multi-document YAML) and inline objects.
 fn manifests(ctx: &ActionContext<'_>) -> Result<Vec<Value>, ActionError> {
     let mut objects = Vec::new();
@@ -323,17 +351,11 @@ impl Action for KubeApply {
     ) -> BoxFuture<'a, Result<Map<String, Value>, ActionError>> {
         Box::pin(async move {
             let objects = manifests(ctx)?;
-            let first_name = objects
-                .first()
-                .and_then(|o| o["metadata"]["name"].as_str())
-                .unwrap_or_default()
-                .to_owned();
-            let kubernetes_id = kubernetes_id(ctx, &first_name)?;
-            let name = ctx.str_input("name").unwrap_or(&kubernetes_id).to_owned();
-            let entity = match ctx.str_input("entityRef") {
-                Some(reference) => Some(entity_ref(reference)?.key()),
-                None => None,
-            };
+            let Target {
+                name,
+                kubernetes_id,
+                entity,
+            } = target_of(ctx, &objects)?;
             let outcome = run_apply(
                 &self.0,
                 ctx,
@@ -410,17 +432,11 @@ impl Action for KubeCheck {
                 files.push((path.to_owned(), parsed.len()));
                 objects.extend(parsed);
             }
-            let first_name = objects
-                .first()
-                .and_then(|o| o["metadata"]["name"].as_str())
-                .unwrap_or_default()
-                .to_owned();
-            let kubernetes_id = kubernetes_id(ctx, &first_name)?;
-            let name = ctx.str_input("name").unwrap_or(&kubernetes_id).to_owned();
-            let entity = match ctx.str_input("entityRef") {
-                Some(reference) => Some(entity_ref(reference)?.key()),
-                None => None,
-            };
+            let Target {
+                name,
+                kubernetes_id,
+                entity,
+            } = target_of(ctx, &objects)?;
             let request = ApplyRequest {
                 cluster: ctx.str_input("cluster"),
                 environment: ctx.str_input("environment"),
