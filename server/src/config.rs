@@ -22,6 +22,8 @@ pub struct Config {
     pub deploy: crate::deploy::config::DeployConfig,
     /// Sign-in, guest mode, sessions, API tokens and the audit log.
     pub auth: crate::auth::config::AuthConfig,
+    /// The permission policy: rules over groups, ownership, templates, environments and actions.
+    pub permissions: crate::auth::policy::Policy,
 }
 
 /// `scaffolder`: golden paths (software templates) and the tasks that run them.

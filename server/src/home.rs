@@ -9,6 +9,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 
+use crate::auth::Caller;
 use crate::catalog::CatalogService;
 use crate::catalog::pages::view::{EntitySummary, catalog_href};
 use crate::error::AppError;
@@ -34,9 +35,12 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/", get(show_home))
 }
 
-async fn show_home(State(catalog): State<CatalogService>) -> Result<HomePage, AppError> {
+async fn show_home(
+    State(catalog): State<CatalogService>,
+    caller: Caller,
+) -> Result<HomePage, AppError> {
     let mut kinds: Vec<KindCount> = catalog
-        .kind_counts()
+        .kind_counts(&caller)
         .await?
         .iter()
         .map(|row| KindCount {
@@ -47,7 +51,7 @@ async fn show_home(State(catalog): State<CatalogService>) -> Result<HomePage, Ap
         .collect();
     kinds.sort_by_key(|k| k.kind.to_lowercase());
     let recent = catalog
-        .recent_entities(RECENT)
+        .recent_entities(&caller, RECENT)
         .await?
         .iter()
         .map(EntitySummary::from_entity)

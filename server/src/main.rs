@@ -46,7 +46,7 @@ enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
-    /// Guardrail policies.
+    /// Guardrail policies (`test`) and the permission policy (`explain`).
     Policy {
         #[command(subcommand)]
         action: PolicyAction,
@@ -116,6 +116,29 @@ enum PolicyAction {
         #[arg(long, default_value = "default")]
         namespace: String,
     },
+    /// What the permission policy (`permissions` in atrium.yaml) decides for a user doing an action,
+    /// and the rule that decides it; exit 0 when allowed, 1 when denied. Reads the user's groups and
+    /// the target's owner from the catalog.
+    Explain {
+        /// The user (`alice`, `user:default/alice`).
+        #[arg(long)]
+        user: String,
+        /// The action (`catalog.entity.delete`, `scaffolder.task.create`, `deploy.apply`, ...).
+        #[arg(long)]
+        action: String,
+        /// The target entity (`component:default/web`; a template's ref also names the template).
+        #[arg(long)]
+        target: Option<String>,
+        /// The template being run.
+        #[arg(long)]
+        template: Option<String>,
+        /// The environment deployed to.
+        #[arg(long)]
+        environment: Option<String>,
+        /// The scaffolder action a step runs (`kube:apply`).
+        #[arg(long)]
+        step: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Clone, Copy)]
@@ -151,13 +174,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             });
         }
         Command::LocalPostgres { action } => return local_postgres(*action),
-        Command::Policy { action } => return policy(cli.config.as_deref(), action),
-        Command::Serve { .. } | Command::Migrate | Command::Token { .. } => {}
+        Command::Policy {
+            action: action @ PolicyAction::Test { .. },
+        } => return policy(cli.config.as_deref(), action),
+        Command::Serve { .. }
+        | Command::Migrate
+        | Command::Token { .. }
+        | Command::Policy {
+            action: PolicyAction::Explain { .. },
+        } => {}
     }
     let mut config = Config::load(cli.config.as_deref())?;
     atrium::telemetry::init_tracing(config.server.log_format);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let local = LocalPostgres::start_unless_configured(&mut config.database)?;
+    let mut exit = ExitCode::SUCCESS;
     let result = match cli.command {
         Command::Serve { listen } => {
             if let Some(listen) = listen {
@@ -167,12 +198,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Migrate => runtime.block_on(migrate(config)),
         Command::Token { action } => runtime.block_on(token(config, action)),
-        Command::Validate { .. } | Command::LocalPostgres { .. } | Command::Policy { .. } => Ok(()),
+        Command::Policy { action } => match runtime.block_on(explain(config, action)) {
+            Ok(code) => {
+                exit = code;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        },
+        Command::Validate { .. } | Command::LocalPostgres { .. } => Ok(()),
     };
     // Also after a failure: a private server nobody uses should not outlive the command.
     let released = local.map_or(Ok(()), LocalPostgres::release);
     result.and(released)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(exit)
 }
 
 fn local_postgres(action: LocalPostgresAction) -> anyhow::Result<ExitCode> {
@@ -213,7 +251,10 @@ fn policy(config: Option<&std::path::Path>, action: &PolicyAction) -> anyhow::Re
         cluster,
         allow_namespaces,
         namespace,
-    } = action;
+    } = action
+    else {
+        unreachable!("run() sends only `policy test` here");
+    };
     let config = Config::load(config)?;
     let deploy = &config.deploy;
     let namespaces = if allow_namespaces.is_empty() {
@@ -315,7 +356,11 @@ async fn token(config: Config, action: TokenAction) -> anyhow::Result<()> {
     let scopes = atrium::auth::Scopes::parse_all(&scopes).map_err(anyhow::Error::msg)?;
     let pool = atrium::db::connect(&config.database).await?;
     atrium::db::migrate(&pool).await?;
-    let auth = atrium::auth::AuthService::new(pool, std::sync::Arc::new(config.auth));
+    let auth = atrium::auth::AuthService::new(
+        pool,
+        std::sync::Arc::new(config.auth),
+        std::sync::Arc::new(config.permissions),
+    );
     let token = auth
         .issue(&user, &scopes, &name, days)
         .await
@@ -326,6 +371,46 @@ async fn token(config: Config, action: TokenAction) -> anyhow::Result<()> {
     );
     println!("{token}");
     Ok(())
+}
+
+/// `atrium policy explain`: prints the caller, the target and the decision with its rule.
+async fn explain(config: Config, action: PolicyAction) -> anyhow::Result<ExitCode> {
+    let PolicyAction::Explain {
+        user,
+        action,
+        target,
+        template,
+        environment,
+        step,
+    } = action
+    else {
+        unreachable!("run() sends only `policy explain` here");
+    };
+    config.permissions.check().map_err(anyhow::Error::msg)?;
+    let pool = atrium::db::connect(&config.database).await?;
+    atrium::db::migrate(&pool).await?;
+    let auth = atrium::auth::AuthService::new(
+        pool,
+        std::sync::Arc::new(config.auth),
+        std::sync::Arc::new(config.permissions),
+    );
+    let answer = auth
+        .explain(&atrium::auth::service::Question {
+            user: &user,
+            action: &action,
+            target: target.as_deref(),
+            template: template.as_deref(),
+            environment: environment.as_deref(),
+            step: step.as_deref(),
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    print!("{answer}");
+    Ok(if answer.decision.allowed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

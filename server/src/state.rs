@@ -34,11 +34,20 @@ impl AppState {
             );
         }
         let config = Arc::new(config);
-        let auth = AuthService::new(db.clone(), Arc::new(config.auth.clone()));
+        let auth = AuthService::new(
+            db.clone(),
+            Arc::new(config.auth.clone()),
+            Arc::new(config.permissions.clone()),
+        );
         let catalog = CatalogService::new(db.clone(), config.clone())?;
         config.deploy.check().map_err(anyhow::Error::msg)?;
-        let deploy =
-            DeployService::new(db.clone(), Arc::new(config.deploy.clone()), catalog.clone());
+        config.permissions.check().map_err(anyhow::Error::msg)?;
+        let deploy = DeployService::new(
+            db.clone(),
+            Arc::new(config.deploy.clone()),
+            catalog.clone(),
+            Arc::new(config.permissions.clone()),
+        );
         // The deploy actions are handed to the scaffolder here: the scaffolder does not know `deploy`.
         let scaffolder = ScaffolderService::new(
             db.clone(),

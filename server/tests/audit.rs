@@ -301,6 +301,7 @@ async fn the_audit_page_filters_and_pages_for_admins(pool: PgPool) {
         token_id: None,
         agent: None,
         scopes: Scopes::person(false),
+        groups: Vec::new(),
         request_id: Some("req-<carol>".to_owned()),
     };
     for n in 0..55 {

@@ -883,6 +883,7 @@ async fn start_as(
                 token_id: None,
                 agent: None,
                 scopes: atrium::auth::Scopes::person(false),
+                groups: Vec::new(),
                 request_id: None,
             },
         })

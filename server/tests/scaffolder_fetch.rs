@@ -42,6 +42,7 @@ impl Fixture {
         let workspace = Workspace::create(base.join("work/a/b/ws")).expect("workspace");
         let app = TestApp::with_config(pool, |c| c.file_roots = vec![catalog.clone()]).await;
         let services = ActionServices {
+            db: app.state.db.clone(),
             catalog: app.state.catalog.clone(),
             config: app.state.config.clone(),
         };

@@ -121,6 +121,7 @@ impl Harness {
             action.id()
         );
         let services = ActionServices {
+            db: self.state.db.clone(),
             catalog: self.state.catalog.clone(),
             config: self.state.config.clone(),
         };
@@ -646,6 +647,7 @@ async fn publishing_never_happens_in_a_dry_run(pool: PgPool) {
     .await;
     h.write("README.md", "hello");
     let services = ActionServices {
+        db: h.state.db.clone(),
         catalog: h.state.catalog.clone(),
         config: h.state.config.clone(),
     };

@@ -42,6 +42,9 @@ pub struct Caller {
     /// For agent tokens, the agent's name.
     pub agent: Option<String>,
     pub scopes: Scopes,
+    /// The groups the user is a direct member of (lower-cased refs), read from the catalog when the
+    /// permission policy looks at groups or ownership; empty otherwise.
+    pub groups: Vec<String>,
     /// The request's id (`x-request-id`), for the audit log.
     pub request_id: Option<String>,
 }
@@ -54,6 +57,7 @@ impl Caller {
             token_id: None,
             agent: None,
             scopes: Scopes::person(false),
+            groups: Vec::new(),
             request_id: None,
         }
     }
@@ -66,6 +70,7 @@ impl Caller {
             token_id: None,
             agent: None,
             scopes: Scopes(vec![Scope::Admin]),
+            groups: Vec::new(),
             request_id: None,
         }
     }

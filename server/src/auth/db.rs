@@ -343,3 +343,14 @@ pub async fn list_audit(
         })
         .collect()
 }
+
+/// The groups `user_ref` is a direct member of (`memberOf` relations, from the user's own spec or a
+/// group's `spec.members`), as lower-cased refs.
+pub async fn groups_of(db: impl PgExecutor<'_>, user_ref: &str) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "select distinct target_key from relation where source_key = $1 and type = 'memberOf' order by 1",
+    )
+    .bind(user_ref.to_ascii_lowercase())
+    .fetch_all(db)
+    .await
+}

@@ -144,6 +144,13 @@ pub async fn authenticate(
         Err(response) => return response,
     };
     let api = path == "/api" || path.starts_with("/api/");
+    let caller = match caller {
+        Some(caller) => match auth.with_groups(caller).await {
+            Ok(caller) => Some(caller),
+            Err(e) => return AppError::Database(e).into_response(),
+        },
+        None => None,
+    };
     let Some(mut caller) = caller else {
         if api {
             return AppError::Unauthenticated(

@@ -4,6 +4,7 @@
 //! - `caller`: the caller of a request, put there by `middleware` and taken by handlers;
 //! - `token`: API token strings (prefix, randomness, checksum; only their hash is stored);
 //! - `config`: `auth` in `atrium.yaml`;
+//! - `policy`: `permissions` in `atrium.yaml`, the rules each action on its target is decided by;
 //! - `signin`: `/signin`, the round trip to an OpenID Connect provider or GitHub, `/signout`.
 //!
 //! Every route but health, metrics, static assets, sign-in and signed webhooks needs a caller: a
@@ -17,6 +18,7 @@ pub mod github;
 pub mod middleware;
 pub mod oidc;
 pub mod pages;
+pub mod policy;
 pub mod scope;
 pub mod service;
 pub mod signin;

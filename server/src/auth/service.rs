@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::caller::{ActorKind, Caller};
 use super::config::AuthConfig;
 use super::db::{self, AuditEvent, NewToken, TokenRow};
+use super::policy::{ACTIONS, Decision, Policy, Target, ref_key};
 use super::scope::{Scope, Scopes};
 use super::token;
 use crate::error::AppError;
@@ -18,6 +19,49 @@ use crate::error::AppError;
 pub struct AuthService {
     db: PgPool,
     config: Arc<AuthConfig>,
+    policy: Arc<Policy>,
+}
+
+/// What `atrium policy explain` asks.
+pub struct Question<'a> {
+    pub user: &'a str,
+    pub action: &'a str,
+    /// An entity ref: the target entity (a Template's ref also names the template).
+    pub target: Option<&'a str>,
+    pub template: Option<&'a str>,
+    pub environment: Option<&'a str>,
+    pub step: Option<&'a str>,
+}
+
+/// Its answer.
+pub struct Explanation {
+    pub caller: Caller,
+    pub target: Target,
+    pub decision: Decision,
+}
+
+impl std::fmt::Display for Explanation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let groups = if self.caller.groups.is_empty() {
+            "no groups".to_owned()
+        } else {
+            self.caller.groups.join(", ")
+        };
+        writeln!(f, "caller: {} ({groups})", self.caller.user_ref)?;
+        let owners = if self.target.owners.is_empty() {
+            String::new()
+        } else {
+            format!(" (owned by {})", self.target.owners.join(", "))
+        };
+        let target = self.target.describe();
+        let target = if target.is_empty() {
+            "-".to_owned()
+        } else {
+            target
+        };
+        writeln!(f, "target: {target}{owners}")?;
+        writeln!(f, "{}", self.decision.explain())
+    }
 }
 
 /// `POST /api/auth/tokens`.
@@ -37,8 +81,89 @@ pub struct TokenRequest {
 }
 
 impl AuthService {
-    pub fn new(db: PgPool, config: Arc<AuthConfig>) -> Self {
-        Self { db, config }
+    pub fn new(db: PgPool, config: Arc<AuthConfig>, policy: Arc<Policy>) -> Self {
+        Self { db, config, policy }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// `atrium policy explain`: what the policy decides for `user` doing `action` on the target, and
+    /// the rule that decides it. The user's groups and the target entity's owners are read from the
+    /// catalog, as for a request.
+    pub async fn explain(&self, question: &Question<'_>) -> Result<Explanation, AppError> {
+        if !ACTIONS.iter().any(|(a, _)| *a == question.action) {
+            return Err(AppError::input(format!(
+                "unknown action `{}`; the actions are {}",
+                question.action,
+                ACTIONS
+                    .iter()
+                    .map(|(a, _)| *a)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let user = ref_key(question.user, "user");
+        if user.is_empty() {
+            return Err(AppError::input(format!(
+                "`{}` is not a user reference",
+                question.user
+            )));
+        }
+        let mut caller = Caller {
+            scopes: self.person_scopes(&user),
+            user_ref: user,
+            kind: ActorKind::User,
+            token_id: None,
+            agent: None,
+            groups: Vec::new(),
+            request_id: None,
+        };
+        caller.groups = db::groups_of(&self.db, &caller.user_ref).await?;
+        let mut target = Target::default();
+        if let Some(raw) = question.target {
+            let key = ref_key(raw, "");
+            if key.is_empty() {
+                return Err(AppError::input(format!(
+                    "`{raw}` is not an entity reference (kind:namespace/name)"
+                )));
+            }
+            let body = crate::catalog::db::entities::get_final_by_key(&self.db, &key)
+                .await?
+                .ok_or_else(|| {
+                    AppError::input(format!("there is no entity {key} in the catalog"))
+                })?;
+            let entity: Value =
+                serde_json::from_str(&body).map_err(|e| AppError::Internal(e.into()))?;
+            target = Target::entity(&entity);
+            if key.starts_with("template:") {
+                target = target.with_template(&key);
+            }
+        }
+        if let Some(template) = question.template {
+            target = target.with_template(&ref_key(template, "template"));
+        }
+        if let Some(environment) = question.environment {
+            target = target.with_environment(environment);
+        }
+        if let Some(step) = question.step {
+            target = target.with_step(step);
+        }
+        let decision = self.policy.decide_for(&caller, question.action, &target);
+        Ok(Explanation {
+            caller,
+            target,
+            decision,
+        })
+    }
+
+    /// Fills in the caller's groups from the catalog, when the policy looks at groups at all.
+    pub async fn with_groups(&self, mut caller: Caller) -> Result<Caller, sqlx::Error> {
+        if self.policy.uses_groups() {
+            caller.groups = db::groups_of(&self.db, &caller.user_ref).await?;
+        }
+        Ok(caller)
     }
 
     pub fn config(&self) -> &AuthConfig {
@@ -79,6 +204,7 @@ impl AuthService {
             token_id: Some(row.id),
             agent: row.agent,
             scopes,
+            groups: Vec::new(),
             request_id: None,
         }))
     }
@@ -97,6 +223,7 @@ impl AuthService {
             kind: ActorKind::User,
             token_id: None,
             agent: None,
+            groups: Vec::new(),
             request_id: None,
         }))
     }
@@ -124,6 +251,7 @@ impl AuthService {
             kind: ActorKind::User,
             token_id: None,
             agent: None,
+            groups: Vec::new(),
             request_id: request_id.map(str::to_owned),
         };
         audit(&mut *tx, &caller, "sign-in", user_ref, "success", json!({})).await?;
@@ -328,6 +456,7 @@ impl AuthService {
             token_id: None,
             agent: None,
             scopes: Scopes(vec![Scope::Admin]),
+            groups: Vec::new(),
             request_id: None,
         };
         let request = TokenRequest {
@@ -427,6 +556,21 @@ impl AuthService {
 }
 
 /// Writes one audit event with `db` (pass the transaction of the change it records).
+/// Records what the permission policy refused (nothing changed, so in no transaction): the rule
+/// that decided is in the event, never in the answer. A failure to record it is logged.
+pub async fn audit_refusal(
+    db: impl sqlx::PgExecutor<'_>,
+    caller: &Caller,
+    action: &str,
+    target: &Target,
+    decision: &Decision,
+) {
+    let detail = json!({"policy": decision.rule.as_deref().unwrap_or("permissions.default")});
+    if let Err(error) = audit(db, caller, action, &target.describe(), "denied", detail).await {
+        tracing::error!(%error, "could not write an audit event");
+    }
+}
+
 pub async fn audit(
     db: impl sqlx::PgExecutor<'_>,
     caller: &Caller,

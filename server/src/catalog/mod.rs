@@ -11,6 +11,7 @@
 //! - `model` (entities, refs, validation, relations), `yaml`, `placeholder`, `search` (flattening an
 //!   entity for filters), `filter` (the filter language): pure, no I/O.
 
+pub mod access;
 pub mod answers;
 pub mod api;
 pub mod db;

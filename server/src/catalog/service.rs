@@ -13,6 +13,7 @@ use sqlx::PgPool;
 use tokio::sync::{Notify, watch};
 use uuid::Uuid;
 
+use super::access;
 use super::answers::Answers;
 use super::db::{self, LocationJob, LocationRow, locations};
 use super::filter::Filter;
@@ -20,7 +21,8 @@ use super::ingest;
 use super::model::processing::ProcessingError;
 use super::source::{ReadError, Reader, Target, generated_location_key};
 use crate::auth::Caller;
-use crate::auth::service::audit;
+use crate::auth::policy::Target as PolicyTarget;
+use crate::auth::service::{audit, audit_refusal};
 use crate::config::{Config, redact_url};
 use crate::error::{AppError, ResultExt};
 use crate::git::webhook::PushEvent;
@@ -125,6 +127,8 @@ impl CatalogService {
         target: &str,
     ) -> Result<LocationRow, AppError> {
         let target = self.resolve_for_api(location_type, target)?;
+        self.permit(caller, "catalog.location.create", &PolicyTarget::default())
+            .await?;
         let target_string = target.target_string();
         let declared_by = generated_location_key(&target);
         let mut tx = self.db.begin().await?;
@@ -188,6 +192,8 @@ impl CatalogService {
     /// Unregisters a location for `caller`, audited as `location.remove`.
     pub async fn delete_location(&self, caller: &Caller, id: Uuid) -> Result<(), AppError> {
         let not_found = || AppError::not_found(format!("Found no location with ID {id}"));
+        self.permit(caller, "catalog.location.delete", &PolicyTarget::default())
+            .await?;
         let mut tx = self.db.begin().await?;
         let row = locations::get_location(&mut *tx, id)
             .await?
@@ -228,6 +234,19 @@ impl CatalogService {
     /// there), audited as `entity.delete` with the entity's ref. Deleting a uid that does not exist
     /// succeeds, and records nothing: the outcome the caller wanted holds and nothing changed.
     pub async fn delete_entity(&self, caller: &Caller, uid: Uuid) -> Result<(), AppError> {
+        if let Some(body) = db::entities::get_final_by_uid(&self.db, uid).await? {
+            let entity = parse_stored(&body)?;
+            // One the caller may not see is, to them, one that does not exist.
+            if !self.may_read(caller, &entity) {
+                return Ok(());
+            }
+            self.permit(
+                caller,
+                "catalog.entity.delete",
+                &PolicyTarget::entity(&entity),
+            )
+            .await?;
+        }
         let mut tx = self.db.begin().await?;
         if let Some(entity_ref) = db::entities::delete_entity(&mut tx, uid).await? {
             audit(
@@ -247,7 +266,19 @@ impl CatalogService {
 
     /// Makes the location that provides `entity_key` due now. A Location entity also refreshes the
     /// locations it points at; a file in a git repository also fetches its repository.
-    pub async fn refresh_entity(&self, entity_key: &str) -> Result<(), AppError> {
+    pub async fn refresh_entity(&self, caller: &Caller, entity_key: &str) -> Result<(), AppError> {
+        let not_found = || AppError::not_found(format!("No entity named '{entity_key}' found"));
+        if let Some(entity) = self.entity(entity_key).await? {
+            if !self.may_read(caller, &entity) {
+                return Err(not_found());
+            }
+            self.permit(
+                caller,
+                "catalog.entity.refresh",
+                &PolicyTarget::entity(&entity),
+            )
+            .await?;
+        }
         let Some(location_id) = db::entities::get_entity_location(&self.db, entity_key).await?
         else {
             return Err(AppError::not_found(format!(
@@ -394,6 +425,51 @@ impl CatalogService {
         }
     }
 
+    /// An entity by key, when it exists and the caller may see it (see `access`).
+    pub async fn entity_for(
+        &self,
+        caller: &Caller,
+        key: &str,
+    ) -> Result<Option<serde_json::Value>, AppError> {
+        Ok(self
+            .entity(key)
+            .await?
+            .filter(|entity| self.may_read(caller, entity)))
+    }
+
+    /// The permission policy's word on a write; a refusal is audited (naming the rule) and answered
+    /// with a plain 403 that does not.
+    async fn permit(
+        &self,
+        caller: &Caller,
+        action: &str,
+        target: &PolicyTarget,
+    ) -> Result<(), AppError> {
+        let decision = self.config.permissions.decide_for(caller, action, target);
+        if decision.allowed {
+            return Ok(());
+        }
+        audit_refusal(&self.db, caller, action, target, &decision).await;
+        Err(AppError::NotAllowed(
+            "You are not allowed to do this".to_owned(),
+        ))
+    }
+
+    /// Whether the permission policy lets the caller see this entity.
+    pub fn may_read(&self, caller: &Caller, entity: &serde_json::Value) -> bool {
+        access::may_read(&self.config.permissions, caller, entity)
+    }
+
+    /// What the caller may see, as a filter to add to theirs; `None` when they may see everything.
+    pub fn visible_to(&self, caller: &Caller) -> Option<Filter> {
+        access::visible(&self.config.permissions, caller)
+    }
+
+    /// `filter` narrowed to what the caller may see.
+    pub fn restrict(&self, caller: &Caller, filter: Option<&Filter>) -> Option<Filter> {
+        access::restrict(filter, self.visible_to(caller).as_ref())
+    }
+
     /// Those of `keys` that exist, with their keys, in no particular order.
     pub async fn entities_by_keys(
         &self,
@@ -409,9 +485,13 @@ impl CatalogService {
             .collect()
     }
 
-    /// How many entities there are of each kind (kinds as written).
-    pub async fn kind_counts(&self) -> Result<Arc<Vec<db::FacetCountRow>>, AppError> {
-        self.facet_counts("kind", None, None).await
+    /// How many entities of each kind the caller may see (kinds as written).
+    pub async fn kind_counts(
+        &self,
+        caller: &Caller,
+    ) -> Result<Arc<Vec<db::FacetCountRow>>, AppError> {
+        let visible = self.visible_to(caller);
+        self.facet_counts("kind", visible.as_ref(), None).await
     }
 
     /// How many entities `query` selects: `totalItems` (see `answers`).
@@ -440,13 +520,21 @@ impl CatalogService {
             .await?)
     }
 
-    /// The most recently changed entities, newest first.
-    pub async fn recent_entities(&self, limit: i64) -> Result<Vec<serde_json::Value>, AppError> {
-        db::entities::recent_finals(&self.db, limit)
-            .await?
-            .iter()
-            .map(|body| parse_stored(body))
-            .collect()
+    /// The most recently changed entities the caller may see, newest first (at most `limit`; fewer
+    /// when some of the latest are hidden from them).
+    pub async fn recent_entities(
+        &self,
+        caller: &Caller,
+        limit: i64,
+    ) -> Result<Vec<serde_json::Value>, AppError> {
+        let mut entities = Vec::new();
+        for body in db::entities::recent_finals(&self.db, limit).await? {
+            let entity = parse_stored(&body)?;
+            if self.may_read(caller, &entity) {
+                entities.push(entity);
+            }
+        }
+        Ok(entities)
     }
 
     /// Gauges read at scrape time.

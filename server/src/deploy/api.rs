@@ -182,6 +182,10 @@ impl From<DeployError> for AppError {
             DeployError::Kube(e) => AppError::Conflict(e.to_string()),
             DeployError::NotApproved(message) => AppError::NotAllowed(message),
             DeployError::NotPermitted { permission, .. } => AppError::Forbidden { permission },
+            // The rule is in the audit log, not in the answer.
+            DeployError::Refused(_) => {
+                AppError::NotAllowed("You are not allowed to do this".to_owned())
+            }
             DeployError::Database(e) => AppError::Database(e),
         }
     }

@@ -24,9 +24,11 @@ use super::config::{ClusterConfig, DeployConfig};
 use super::db::{self, ApprovalRow, DeploymentRow, NewApproval, NewDeployment};
 use super::health::{self, HealthStatus};
 use super::policy::{self, Violation};
-use crate::auth::service::audit;
+use crate::auth::policy::{self as permissions, Target};
+use crate::auth::service::{audit, audit_refusal};
 use crate::auth::{Caller, Scope};
 use crate::catalog::CatalogService;
+use crate::catalog::model::refs::{EntityRef, RefDefaults};
 
 /// Label naming the catalog entity an object belongs to (Backstage's Kubernetes plugin finds
 /// workloads by it).
@@ -40,6 +42,8 @@ pub struct DeployService {
     config: Arc<DeployConfig>,
     /// Group membership of approvers, and the owners of what is deployed.
     catalog: CatalogService,
+    /// `permissions` in `atrium.yaml`: `deploy.apply`, `deploy.rollback`, `deploy.approve`.
+    permissions: Arc<permissions::Policy>,
 }
 
 /// Why a deployment did not happen; shown in task logs and API errors, so it says what and where.
@@ -60,6 +64,9 @@ pub enum DeployError {
     /// Whoever the apply is for does not hold `deploy:<environment>`; nothing reached the cluster.
     #[error("{permission} is not granted to {actor}; nothing was sent to the cluster")]
     NotPermitted { permission: String, actor: String },
+    /// The permission policy refused it (the text names the rule); nothing reached the cluster.
+    #[error("the permission policy denies it: {0}; nothing was sent to the cluster")]
+    Refused(String),
     #[error("the deployment record could not be written: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -140,12 +147,52 @@ pub struct ClusterStatus {
 }
 
 impl DeployService {
-    pub fn new(db: PgPool, config: Arc<DeployConfig>, catalog: CatalogService) -> Self {
+    pub fn new(
+        db: PgPool,
+        config: Arc<DeployConfig>,
+        catalog: CatalogService,
+        permissions: Arc<permissions::Policy>,
+    ) -> Self {
         Self {
             db,
             config,
             catalog,
+            permissions,
         }
+    }
+
+    /// The permission policy's word on `action` for what `entity_ref` names in `environment`; a
+    /// refusal is audited with the rule and returned as [`DeployError::Refused`].
+    async fn permit(
+        &self,
+        caller: &Caller,
+        action: &str,
+        entity_ref: Option<&str>,
+        template_ref: Option<&str>,
+        environment: &str,
+    ) -> Result<(), DeployError> {
+        let mut target = match entity_ref {
+            Some(entity_ref) => match self.catalog.entity(&entity_ref.to_ascii_lowercase()).await {
+                Ok(Some(entity)) => Target::entity(&entity),
+                Err(crate::error::AppError::Database(e)) => return Err(DeployError::Database(e)),
+                // Not in the catalog: the rule sees the ref, with no owner.
+                _ => Target {
+                    entity: EntityRef::parse(entity_ref, RefDefaults::default()).ok(),
+                    ..Target::default()
+                },
+            },
+            None => Target::default(),
+        };
+        if let Some(template_ref) = template_ref.filter(|t| !t.is_empty()) {
+            target = target.with_template(template_ref);
+        }
+        target = target.with_environment(environment);
+        let decision = self.permissions.decide_for(caller, action, &target);
+        if decision.allowed {
+            return Ok(());
+        }
+        audit_refusal(&self.db, caller, action, &target, &decision).await;
+        Err(DeployError::Refused(decision.explain()))
     }
 
     pub fn catalog(&self) -> &CatalogService {
@@ -214,7 +261,15 @@ impl DeployService {
             .map_err(DeployError::Input)?;
         let scope = Scope::Deploy(cluster.environment.clone());
         if request.caller.allows(&scope) {
-            return Ok(());
+            return self
+                .permit(
+                    request.caller,
+                    "deploy.apply",
+                    request.entity_ref,
+                    request.template_ref,
+                    &cluster.environment,
+                )
+                .await;
         }
         let target = format!(
             "deployment:{}/{}/{}",
@@ -478,6 +533,19 @@ impl DeployService {
             }
             return Err(DecisionError::NotAllowed(reason));
         }
+        // Then the permission policy (a rule may keep, say, prod approvals to on-call members).
+        match self
+            .permit(caller, "deploy.approve", None, None, &row.environment)
+            .await
+        {
+            Ok(()) => {}
+            Err(DeployError::Database(e)) => return Err(DecisionError::Database(e)),
+            Err(_) => {
+                return Err(DecisionError::NotAllowed(
+                    "You are not allowed to do this".to_owned(),
+                ));
+            }
+        }
         let status = if approve { "approved" } else { "denied" };
         let mut tx = self.db.begin().await?;
         if !db::decide_approval(&mut *tx, id, status, approver, comment).await? {
@@ -655,6 +723,14 @@ impl DeployService {
                 actor: caller.actor(),
             });
         }
+        self.permit(
+            caller,
+            "deploy.rollback",
+            record.entity_ref.as_deref(),
+            None,
+            &record.environment,
+        )
+        .await?;
         if record.status != "applied" {
             return Err(DeployError::Input(format!(
                 "revision {} of {} failed to apply; roll back to one that was applied",

@@ -364,6 +364,7 @@ async fn list_actions(State(scaffolder): State<ScaffolderService>) -> Json<Value
 
 async fn parameter_schema(
     State(scaffolder): State<ScaffolderService>,
+    caller: Caller,
     Path((namespace, kind, name)): Path<(String, String, String)>,
 ) -> Result<Json<Value>, AppError> {
     if !kind.eq_ignore_ascii_case("template") {
@@ -372,7 +373,7 @@ async fn parameter_schema(
         )));
     }
     let template = scaffolder
-        .template(&format!("template:{namespace}/{name}"))
+        .template(&caller, &format!("template:{namespace}/{name}"))
         .await?;
     let metadata = &template.entity["metadata"];
     let steps: Vec<Value> = template

@@ -24,8 +24,9 @@ use super::tasks::runner::{Journal, LeaseLost, Outcome, Run};
 use super::tasks::worker::Engine;
 use super::template::{Step, Template};
 use super::workspace::Workspace;
+use crate::auth::policy::Target;
 use crate::auth::scope::canonical_template_ref;
-use crate::auth::service::audit;
+use crate::auth::service::{audit, audit_refusal};
 use crate::auth::{Caller, Scope};
 use crate::catalog::CatalogService;
 use crate::catalog::model::refs::{EntityRef, RefDefaults};
@@ -100,6 +101,7 @@ impl ScaffolderService {
         all.extend(actions::catalog::actions());
         all.extend(more_actions);
         let services = ActionServices {
+            db: db.clone(),
             catalog: catalog.clone(),
             config: config.clone(),
         };
@@ -140,7 +142,9 @@ impl ScaffolderService {
     }
 
     /// A template by reference (`template:default/x`, `default/x` or `x`).
-    pub async fn template(&self, reference: &str) -> Result<Template, AppError> {
+    /// The template `reference` names, when it exists and the caller may see it (otherwise both are
+    /// the same 404).
+    pub async fn template(&self, caller: &Caller, reference: &str) -> Result<Template, AppError> {
         let parsed = EntityRef::parse(
             reference,
             RefDefaults {
@@ -154,7 +158,7 @@ impl ScaffolderService {
                 "{reference} is not a template reference"
             )));
         }
-        let Some(entity) = self.catalog.entity(&parsed.key()).await? else {
+        let Some(entity) = self.catalog.entity_for(caller, &parsed.key()).await? else {
             return Err(AppError::not_found(format!(
                 "No template found for {reference}"
             )));
@@ -179,6 +183,19 @@ impl ScaffolderService {
         Err(AppError::Forbidden {
             permission: scope.to_string(),
         })
+    }
+
+    /// The permission policy's word on `action`; a refusal is audited (naming the rule) and answered
+    /// with a plain 403 that does not.
+    async fn permit(&self, caller: &Caller, action: &str, target: &Target) -> Result<(), AppError> {
+        let decision = self.config.permissions.decide_for(caller, action, target);
+        if decision.allowed {
+            return Ok(());
+        }
+        audit_refusal(&self.engine.db, caller, action, target, &decision).await;
+        Err(AppError::NotAllowed(
+            "You are not allowed to do this".to_owned(),
+        ))
     }
 
     /// Records a refusal (nothing changed, so in no transaction); a failure to record it is logged.
@@ -247,7 +264,13 @@ impl ScaffolderService {
             &Scope::TemplateRun(template_ref.clone()),
         )
         .await?;
-        let template = self.template(&template_ref).await?;
+        let template = self.template(caller, &template_ref).await?;
+        self.permit(
+            caller,
+            "scaffolder.task.create",
+            &Target::entity(&template.entity).with_template(&template.entity_ref),
+        )
+        .await?;
         if !request.values.is_object() {
             return Err(AppError::input("values must be an object").into());
         }

@@ -105,6 +105,7 @@ impl Template {
         user.insert("actor".to_owned(), Value::String(caller.actor()));
         user.insert("actorKind".to_owned(), json!(caller.kind.as_str()));
         user.insert("scopes".to_owned(), json!(caller.scopes.strings()));
+        user.insert("groups".to_owned(), json!(caller.groups));
         let mut template_info = json!({
             "entityRef": self.entity_ref,
             "entity": { "metadata": self.entity["metadata"] },
@@ -154,12 +155,21 @@ pub fn task_caller(user: &Value) -> Caller {
         None if user_ref == GUEST => Scopes::person(false),
         None => Scopes::default(),
     };
+    // The groups the policy saw when the task was made; its steps are decided with the same ones.
+    let groups = user["groups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect();
     Caller {
         user_ref,
         kind,
         token_id: None,
         agent,
         scopes,
+        groups,
         request_id: None,
     }
 }
@@ -273,6 +283,7 @@ mod tests {
             token_id: None,
             agent: Some("bot".to_owned()),
             scopes: Scopes::parse_all(&["deploy:dev".to_owned()]).expect("scopes"),
+            groups: Vec::new(),
             request_id: None,
         };
         let spec = t.task_spec(&json!({}), &agent, None);

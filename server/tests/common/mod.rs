@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod authz;
 pub mod git;
 pub mod github_fake;
 pub mod kube_fake;
@@ -70,6 +71,7 @@ async fn token_with(
         token_id: None,
         agent: None,
         scopes: atrium::auth::Scopes(vec![atrium::auth::Scope::Admin]),
+        groups: Vec::new(),
         request_id: None,
     };
     let request = atrium::auth::service::TokenRequest {

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::fields::{parse_fields, project_all};
 use super::{check_query, key_of};
 use crate::auth::Caller;
+use crate::catalog::access;
 use crate::catalog::db::{self, EntityQuery, OrderField};
 use crate::catalog::filter::{self, parse_filter_params};
 use crate::catalog::model::refs::{EntityRef, RefDefaults};
@@ -27,12 +28,19 @@ use crate::state::AppState;
 /// no order is given; a `Link: </entities?...&after=...>; rel="next"` header (relative to the catalog
 /// router, as Backstage writes it) leads to the next page. Unpaginated, only the first order field
 /// counts, entities lacking it are left out, and without order the entities come in uid order.
-pub async fn list_entities(State(state): State<AppState>, params: QueryParams) -> Result<Response> {
+pub async fn list_entities(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: QueryParams,
+) -> Result<Response> {
     check_query(
         &params,
         &["fields", "limit", "filter", "offset", "after", "order"],
     )?;
-    let filter = parse_filter_params(&params.all("filter"))?;
+    let filter = access::restrict(
+        parse_filter_params(&params.all("filter"))?.as_ref(),
+        access::visible(&state.config.permissions, &caller).as_ref(),
+    );
     let fields = parse_fields(params.all("fields").iter().map(String::as_str))?;
     let order = params
         .all("order")
@@ -180,12 +188,14 @@ impl Pagination {
 
 pub async fn get_entity_by_uid(
     State(state): State<AppState>,
+    caller: Caller,
     Path(uid): Path<String>,
 ) -> Result<RawJson> {
     let not_found = || AppError::not_found(format!("No entity with uid {uid}"));
     let parsed = Uuid::parse_str(&uid).map_err(|_| not_found())?;
     db::entities::get_final_by_uid(&state.db, parsed)
         .await?
+        .filter(|body| access::may_read_body(&state.config.permissions, &caller, body))
         .map(RawJson)
         .ok_or_else(not_found)
 }
@@ -206,11 +216,13 @@ pub async fn delete_entity_by_uid(
 
 pub async fn get_entity_by_name(
     State(state): State<AppState>,
+    caller: Caller,
     Path((kind, namespace, name)): Path<(String, String, String)>,
 ) -> Result<RawJson> {
     let key = key_of(&kind, &namespace, &name);
     db::entities::get_final_by_key(&state.db, &key)
         .await?
+        .filter(|body| access::may_read_body(&state.config.permissions, &caller, body))
         .map(RawJson)
         .ok_or_else(|| AppError::not_found(format!("No entity named '{key}' found")))
 }
@@ -218,6 +230,7 @@ pub async fn get_entity_by_name(
 /// `GET .../ancestry`: the chain of Location entities that led to this entity, root last.
 pub async fn get_entity_ancestry(
     State(state): State<AppState>,
+    caller: Caller,
     Path((kind, namespace, name)): Path<(String, String, String)>,
 ) -> Result<Response> {
     let start = key_of(&kind, &namespace, &name);
@@ -230,15 +243,14 @@ pub async fn get_entity_ancestry(
             body,
         }) = db::entities::get_ancestry_step(&state.db, &current).await?
         else {
-            if items.is_empty() {
-                return Err(AppError::not_found(format!(
-                    "No entity named '{start}' found"
-                )));
-            }
             break;
         };
         let entity: Value =
             serde_json::from_str(&body).map_err(|e| AppError::Internal(e.into()))?;
+        // An entity the caller may not see ends the chain; the one asked about is then not found.
+        if !access::may_read(&state.config.permissions, &caller, &entity) {
+            break;
+        }
         // Keys are lower-cased refs, which is also how Backstage prints parent refs.
         let parent_refs: Vec<String> = parent.iter().cloned().collect();
         items.push(serde_json::json!({ "entity": entity, "parentEntityRefs": parent_refs }));
@@ -246,6 +258,11 @@ pub async fn get_entity_ancestry(
             Some(parent) => current = parent,
             None => break,
         }
+    }
+    if items.is_empty() {
+        return Err(AppError::not_found(format!(
+            "No entity named '{start}' found"
+        )));
     }
     // Backstage names the entity asked about as the root of its ancestry answer.
     let root = items
@@ -270,6 +287,7 @@ pub struct ByRefsRequest {
 /// optional filter rejects it).
 pub async fn get_entities_by_refs(
     State(state): State<AppState>,
+    caller: Caller,
     params: QueryParams,
     ApiJson(request): ApiJson<ByRefsRequest>,
 ) -> Result<Response> {
@@ -293,6 +311,10 @@ pub async fn get_entities_by_refs(
         Some(query) => Some(filter::parse_predicate(query, "query")?),
         None => parse_filter_params(&params.all("filter"))?,
     };
+    let filter = access::restrict(
+        filter.as_ref(),
+        access::visible(&state.config.permissions, &caller).as_ref(),
+    );
     let found: HashMap<String, String> =
         db::entities::get_finals_by_keys(&state.db, &keys, filter.as_ref())
             .await?
@@ -319,6 +341,7 @@ pub struct RefreshRequest {
 /// `POST /refresh`: re-reads the location that provides the entity, as soon as a worker is free.
 pub async fn refresh_entity(
     State(state): State<AppState>,
+    caller: Caller,
     ApiJson(request): ApiJson<RefreshRequest>,
 ) -> Result<StatusCode> {
     let parsed = EntityRef::parse(
@@ -329,7 +352,7 @@ pub async fn refresh_entity(
         },
     )
     .map_err(|e| AppError::input(format!("Invalid entity ref '{}': {e}", request.entity_ref)))?;
-    state.catalog.refresh_entity(&parsed.key()).await?;
+    state.catalog.refresh_entity(&caller, &parsed.key()).await?;
     Ok(StatusCode::OK)
 }
 

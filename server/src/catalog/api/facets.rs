@@ -5,6 +5,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use crate::auth::Caller;
+use crate::catalog::access;
 use crate::catalog::filter::{Filter, parse_filter_params, parse_predicate};
 use crate::error::{AppError, Result};
 use crate::http::{ApiJson, QueryParams};
@@ -12,12 +14,13 @@ use crate::state::AppState;
 
 pub async fn get_entity_facets(
     State(state): State<AppState>,
+    caller: Caller,
     params: QueryParams,
 ) -> Result<Response> {
     super::check_query(&params, &["facet", "filter"])?;
     let facets = params.all("facet");
     let filter = parse_filter_params(&params.all("filter"))?;
-    facet_response(&state, &facets, filter.as_ref()).await
+    facet_response(&state, &caller, &facets, filter.as_ref()).await
 }
 
 #[derive(Deserialize)]
@@ -29,6 +32,7 @@ pub struct FacetsRequest {
 
 pub async fn query_entity_facets(
     State(state): State<AppState>,
+    caller: Caller,
     params: QueryParams,
     ApiJson(body): ApiJson<FacetsRequest>,
 ) -> Result<Response> {
@@ -38,14 +42,20 @@ pub async fn query_entity_facets(
         .as_ref()
         .map(|q| parse_predicate(q, "query"))
         .transpose()?;
-    facet_response(&state, &body.facets, filter.as_ref()).await
+    facet_response(&state, &caller, &body.facets, filter.as_ref()).await
 }
 
 async fn facet_response(
     state: &AppState,
+    caller: &Caller,
     facets: &[String],
     filter: Option<&Filter>,
 ) -> Result<Response> {
+    let filter = access::restrict(
+        filter,
+        access::visible(&state.config.permissions, caller).as_ref(),
+    );
+    let filter = filter.as_ref();
     if facets.is_empty() {
         return Err(AppError::input(
             "Missing facet parameter; name at least one field, e.g. facet=kind",

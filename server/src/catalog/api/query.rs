@@ -13,6 +13,8 @@ use serde_json::Value;
 
 use super::check_query;
 use super::fields::{parse_fields, project_all};
+use crate::auth::Caller;
+use crate::catalog::access;
 use crate::catalog::db::{self, EntityQuery, FullText, Keyset, OrderField};
 use crate::catalog::filter::{Filter, parse_filter_params, parse_predicate};
 use crate::error::{AppError, Result};
@@ -82,6 +84,7 @@ struct PageRequest {
 
 pub async fn query_entities(
     State(state): State<AppState>,
+    caller: Caller,
     params: QueryParams,
 ) -> Result<Response> {
     check_query(
@@ -130,7 +133,7 @@ pub async fn query_entities(
             }
         }
     };
-    run_page(&state, request).await
+    run_page(&state, &caller, request).await
 }
 
 /// `totalItems`: `include` (the default) or `exclude`.
@@ -183,6 +186,7 @@ pub struct FullTextRequest {
 
 pub async fn query_entities_by_predicate(
     State(state): State<AppState>,
+    caller: Caller,
     params: QueryParams,
     ApiJson(body): ApiJson<PredicateRequest>,
 ) -> Result<Response> {
@@ -233,7 +237,7 @@ pub async fn query_entities_by_predicate(
             }
         }
     };
-    run_page(&state, request).await
+    run_page(&state, &caller, request).await
 }
 
 fn from_cursor(cursor: Cursor, limit: i64, fields: Vec<String>) -> Result<PageRequest> {
@@ -286,7 +290,7 @@ fn parse_order_field(raw: &[String]) -> Result<Option<OrderField>> {
     }
 }
 
-async fn run_page(state: &AppState, mut request: PageRequest) -> Result<Response> {
+async fn run_page(state: &AppState, caller: &Caller, mut request: PageRequest) -> Result<Response> {
     // Without fields, text search looks at the field the page is ordered by (Backstage's behaviour),
     // and at Atrium's default text fields when there is no order either.
     if let (Some(text), Some(order)) = (request.full_text.as_mut(), request.order.as_ref())
@@ -295,8 +299,13 @@ async fn run_page(state: &AppState, mut request: PageRequest) -> Result<Response
         text.fields = vec![order.field.clone()];
     }
     let order: Vec<OrderField> = request.order.iter().cloned().collect();
+    // What the caller may see narrows every page and the total; the cursor keeps the asked filter.
+    let filter = access::restrict(
+        request.filter.as_ref(),
+        access::visible(&state.config.permissions, caller).as_ref(),
+    );
     let query = EntityQuery {
-        filter: request.filter.as_ref(),
+        filter: filter.as_ref(),
         full_text: request.full_text.as_ref(),
         order: &order,
         keyset: request.keyset.as_ref(),

@@ -10,6 +10,7 @@ use axum::extract::State;
 use base64::Engine;
 
 use super::view::{EntitySummary, catalog_href};
+use crate::auth::Caller;
 use crate::catalog::CatalogService;
 use crate::catalog::db::{self, EntityQuery, FullText, Keyset, OrderField};
 use crate::catalog::filter::Filter;
@@ -169,6 +170,7 @@ fn decode_cursor(raw: &str) -> Result<Keyset, AppError> {
 
 pub async fn list_entities(
     State(catalog): State<CatalogService>,
+    caller: Caller,
     params: QueryParams,
 ) -> Result<ListPage, AppError> {
     let view = ListState::from_params(&params);
@@ -194,7 +196,7 @@ pub async fn list_entities(
         term: view.q.clone(),
         fields: Vec::new(),
     });
-    let filter = view.filter(None);
+    let filter = catalog.restrict(&caller, view.filter(None).as_ref());
     let query = EntityQuery {
         filter: filter.as_ref(),
         full_text: full_text.as_ref(),
@@ -241,7 +243,7 @@ pub async fn list_entities(
 
     let mut facets = Vec::with_capacity(FACETS.len());
     for (i, (param, label, key)) in FACETS.iter().enumerate() {
-        let facet_filter = view.filter(Some(i));
+        let facet_filter = catalog.restrict(&caller, view.filter(Some(i)).as_ref());
         // Facet counts honour the text search too.
         let text = Some(view.q.as_str()).filter(|q| !q.is_empty());
         let counts = catalog

@@ -11,6 +11,7 @@ use axum::extract::State;
 use serde_json::Value;
 
 use super::{DeploymentSummary, summary};
+use crate::auth::Caller;
 use crate::catalog::CatalogService;
 use crate::catalog::model::refs::EntityRef;
 use crate::catalog::pages::view::{EntitySummary, catalog_href};
@@ -116,10 +117,11 @@ pub struct RunningTarget {
 pub async fn show_kubernetes(
     State(catalog): State<CatalogService>,
     State(service): State<DeployService>,
+    caller: Caller,
     Path((namespace, kind, name)): Path<(String, String, String)>,
 ) -> Result<KubernetesPage, AppError> {
     let key = EntityRef::new(&kind, &namespace, &name).key();
-    let entity = catalog.entity(&key).await?.ok_or_else(|| {
+    let entity = catalog.entity_for(&caller, &key).await?.ok_or_else(|| {
         AppError::not_found(format!(
             "There is no {kind} named {namespace}/{name} in the catalog."
         ))

@@ -27,6 +27,7 @@ use crate::config::Config;
 /// What an action needs beyond its input: shared for the whole server.
 #[derive(Clone)]
 pub struct ActionServices {
+    pub db: sqlx::PgPool,
     pub catalog: CatalogService,
     pub config: Arc<Config>,
 }

@@ -44,17 +44,19 @@ pub struct FormPage {
 
 async fn load(
     scaffolder: &ScaffolderService,
+    caller: &Caller,
     namespace: &str,
     name: &str,
 ) -> Result<Template, AppError> {
     scaffolder
-        .template(&format!("template:{namespace}/{name}"))
+        .template(caller, &format!("template:{namespace}/{name}"))
         .await
         .map_err(|e| e.suggest("/create", "Choose another template"))
 }
 
 async fn render(
     scaffolder: &ScaffolderService,
+    caller: &Caller,
     template: &Template,
     values: &Value,
     errors: &[ParameterError],
@@ -65,7 +67,7 @@ async fn render(
     for field in pages.iter_mut().flat_map(|p| p.fields.iter_mut()) {
         if let Some(picker) = &field.picker {
             let chosen = fields::display(&values[field.name.as_str()]);
-            field.options = picker_options(scaffolder.catalog(), picker, &chosen).await?;
+            field.options = picker_options(scaffolder.catalog(), caller, picker, &chosen).await?;
         }
     }
     let mut unplaced = Vec::new();
@@ -115,6 +117,7 @@ fn sentence(message: &str) -> String {
 /// stays selectable even when it is not among them.
 async fn picker_options(
     catalog: &CatalogService,
+    caller: &Caller,
     picker: &Picker,
     chosen: &str,
 ) -> Result<Vec<OptionView>, AppError> {
@@ -139,6 +142,7 @@ async fn picker_options(
         0 => None,
         _ => Some(Filter::Any(alternatives)),
     };
+    let filter = catalog.restrict(caller, filter.as_ref());
     let order = [OrderField {
         field: "metadata.name".to_owned(),
         descending: false,
@@ -185,12 +189,13 @@ async fn picker_options(
 
 pub async fn show_form(
     State(scaffolder): State<ScaffolderService>,
+    caller: Caller,
     Path((namespace, name)): Path<(String, String)>,
 ) -> Result<FormPage, AppError> {
-    let template = load(&scaffolder, &namespace, &name).await?;
+    let template = load(&scaffolder, &caller, &namespace, &name).await?;
     let mut values = json!({});
     params::apply_defaults(&template.pages, &mut values);
-    render(&scaffolder, &template, &values, &[]).await
+    render(&scaffolder, &caller, &template, &values, &[]).await
 }
 
 pub async fn submit_form(
@@ -201,7 +206,7 @@ pub async fn submit_form(
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     crate::ui::csrf::check_same_origin(&headers)?;
-    let template = load(&scaffolder, &namespace, &name).await?;
+    let template = load(&scaffolder, &caller, &namespace, &name).await?;
     let values = fields::values_from_form(&template.pages, &form);
     let created = scaffolder
         .create_task(NewTaskRequest {
@@ -215,14 +220,16 @@ pub async fn submit_form(
     match created {
         Ok(id) => Ok(Redirect::to(&task_href(id)).into_response()),
         // The form comes back as 200: it is the page to correct and send again.
-        Err(CreateError::Invalid(errors)) => Ok(render(&scaffolder, &template, &values, &errors)
-            .await?
-            .into_response()),
+        Err(CreateError::Invalid(errors)) => {
+            Ok(render(&scaffolder, &caller, &template, &values, &errors)
+                .await?
+                .into_response())
+        }
         // Refusals the person can act on (a template that is not valid, an environment they may
         // not deploy to) show on the form, with what was entered; a refusal keeps its status.
         Err(CreateError::Other(error)) if !error.status().is_server_error() => {
             let status = error.status();
-            let mut page = render(&scaffolder, &template, &values, &[]).await?;
+            let mut page = render(&scaffolder, &caller, &template, &values, &[]).await?;
             page.errors.push(error.public_message());
             let mut response = page.into_response();
             if status == StatusCode::FORBIDDEN {

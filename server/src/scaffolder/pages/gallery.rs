@@ -7,6 +7,7 @@ use askama_web::WebTemplate;
 use axum::extract::State;
 
 use super::form_href;
+use crate::auth::Caller;
 use crate::catalog::CatalogService;
 use crate::catalog::db::{EntityQuery, OrderField};
 use crate::catalog::filter::Filter;
@@ -58,6 +59,7 @@ fn templates_only() -> Filter {
 
 pub async fn list_templates(
     State(catalog): State<CatalogService>,
+    caller: Caller,
     params: QueryParams,
 ) -> Result<GalleryPage, AppError> {
     let selected: Vec<Option<String>> = FILTERS
@@ -75,7 +77,10 @@ pub async fn list_templates(
             conditions.push(Filter::In((*key).to_owned(), vec![value.to_lowercase()]));
         }
     }
-    let filter = Filter::All(conditions);
+    // Only the templates the caller may see (the permission policy's `catalog.entity.read`).
+    let filter = catalog
+        .restrict(&caller, Some(&Filter::All(conditions)))
+        .unwrap_or_else(templates_only);
     let order = [OrderField {
         field: "metadata.name".to_owned(),
         descending: false,
@@ -104,7 +109,9 @@ pub async fn list_templates(
     }
 
     // Options come from all templates, so choosing one filter never hides the others' choices.
-    let all_templates = templates_only();
+    let all_templates = catalog
+        .restrict(&caller, Some(&templates_only()))
+        .unwrap_or_else(templates_only);
     let mut filters = Vec::with_capacity(FILTERS.len());
     for ((param, label, key), chosen) in FILTERS.iter().zip(&selected) {
         let counts = catalog

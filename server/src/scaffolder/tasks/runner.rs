@@ -10,6 +10,9 @@ use std::time::Instant;
 use serde_json::{Map, Value, json};
 
 use super::redact::Redactor;
+use crate::auth::Caller;
+use crate::auth::policy::Target;
+use crate::auth::service::audit_refusal;
 use crate::scaffolder::actions::registry::ActionRegistry;
 use crate::scaffolder::actions::{Action, ActionContext, ActionServices};
 use crate::scaffolder::expr::Expressions;
@@ -269,6 +272,10 @@ impl Run<'_> {
                 step.id, step.action
             )));
         }
+        let caller = task_caller(self.user);
+        if let Err(message) = self.permitted(step, &input, &caller).await {
+            return Ok(Err(message));
+        }
         if self.dry_run && !action.supports_dry_run() {
             journal
                 .log(json!({"stepId": step.id, "status": "skipped",
@@ -279,7 +286,6 @@ impl Run<'_> {
         let (log, mut lines) = tokio::sync::mpsc::unbounded_channel();
         let empty = Map::new();
         let secrets = self.secrets.and_then(Value::as_object).unwrap_or(&empty);
-        let caller = task_caller(self.user);
         let ctx = ActionContext {
             input,
             workspace: self.workspace,
@@ -315,6 +321,48 @@ impl Run<'_> {
                 .await?;
         }
         Ok(result.map_err(|error| format!("step {} ({}) failed: {error}", step.id, step.action)))
+    }
+}
+
+impl Run<'_> {
+    /// The permission policy's word on this step (`scaffolder.action.execute`: the action id, the
+    /// template, and the environment when the input names one). A refusal fails the step naming the
+    /// rule — a step is never skipped silently — and is audited.
+    async fn permitted(
+        &self,
+        step: &Step,
+        input: &Map<String, Value>,
+        caller: &Caller,
+    ) -> Result<(), String> {
+        let mut target = Target::default().with_step(&step.action);
+        if !self.template_ref.is_empty() {
+            target = target.with_template(self.template_ref);
+        }
+        if let Some(environment) = input.get("environment").and_then(Value::as_str) {
+            target = target.with_environment(environment);
+        }
+        let decision = self.services.config.permissions.decide_for(
+            caller,
+            "scaffolder.action.execute",
+            &target,
+        );
+        if decision.allowed {
+            return Ok(());
+        }
+        audit_refusal(
+            &self.services.db,
+            caller,
+            "scaffolder.action.execute",
+            &target,
+            &decision,
+        )
+        .await;
+        Err(format!(
+            "step {} ({}) was not run: the permission policy denies it: {}",
+            step.id,
+            step.action,
+            decision.explain()
+        ))
     }
 }
 

@@ -28,6 +28,7 @@ use self::values::items;
 use super::view::{
     EntityLink, EntitySummary, TagLink, catalog_href, ref_href, safe_url, short_ref, str_at,
 };
+use crate::auth::Caller;
 use crate::catalog::CatalogService;
 use crate::catalog::model::refs::{EntityRef, RefDefaults};
 use crate::error::AppError;
@@ -193,14 +194,19 @@ impl Related {
 /// namespace the other way round; such a link, shared before, is redirected to the entity's page.
 pub async fn show_entity(
     State(catalog): State<CatalogService>,
+    caller: Caller,
     Path((namespace, kind, name)): Path<(String, String, String)>,
     OriginalUri(uri): OriginalUri,
     params: QueryParams,
 ) -> Result<Response, AppError> {
     let asked = EntityRef::new(&kind, &namespace, &name);
-    let Some(entity) = catalog.entity(&asked.key()).await? else {
+    let Some(entity) = catalog.entity_for(&caller, &asked.key()).await? else {
         let old_form = EntityRef::new(&namespace, &kind, &name);
-        if catalog.entity(&old_form.key()).await?.is_some() {
+        if catalog
+            .entity_for(&caller, &old_form.key())
+            .await?
+            .is_some()
+        {
             let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
             return Ok(
                 Redirect::permanent(&format!("{}{query}", ref_href(&old_form))).into_response(),
@@ -214,7 +220,7 @@ pub async fn show_entity(
             format!("Search the catalog for “{name}”"),
         ));
     };
-    let related = related(&catalog, &entity).await?;
+    let related = related(&catalog, &caller, &entity).await?;
     let summary = EntitySummary::from_entity(&entity);
     let section = kind_section(&summary, &entity, &related, params.one("metric").as_deref());
     let graph = graph::layout(&summary.title, &summary.kind, related.neighbours());
@@ -254,7 +260,11 @@ pub async fn show_entity(
 }
 
 /// The entity's relations and, in one lookup, what the catalog knows of their targets.
-async fn related(catalog: &CatalogService, entity: &Value) -> Result<Related, AppError> {
+async fn related(
+    catalog: &CatalogService,
+    caller: &Caller,
+    entity: &Value,
+) -> Result<Related, AppError> {
     let relations: Vec<(String, EntityRef)> = items(&entity["relations"])
         .filter_map(|r| {
             let target = EntityRef::parse(r.get("targetRef")?.as_str()?, RefDefaults::default());
@@ -266,6 +276,10 @@ async fn related(catalog: &CatalogService, entity: &Value) -> Result<Related, Ap
     keys.dedup();
     let mut known = HashMap::new();
     for (key, related) in catalog.entities_by_keys(&keys).await? {
+        // A related entity the caller may not see stays a bare ref, without its title or link.
+        if !catalog.may_read(caller, &related) {
+            continue;
+        }
         known.insert(key, EntitySummary::from_entity(&related));
     }
     Ok(Related { relations, known })
