@@ -534,3 +534,86 @@ fn policy_test_passes_compliant_manifests_and_names_each_violation() {
     assert_eq!(code, Some(1), "{stdout}{stderr}");
     assert!(stdout.contains("image-registry"), "{stdout}");
 }
+
+const EXPLAIN_CATALOG: &str = "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: team-a}\nspec: {type: team, children: []}\n---\napiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: team-b}\nspec: {type: team, children: []}\n---\napiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: alice}\nspec: {memberOf: [team-a]}\n---\napiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: web}\nspec: {type: service, lifecycle: production, owner: team-a}\n---\napiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: billing}\nspec: {type: service, lifecycle: production, owner: team-b}\n";
+
+const EXPLAIN_CONFIG: &str = "permissions:\n  rules:\n    - {name: owners-delete, effect: allow, actions: [catalog.entity.delete], owner: true}\n    - {name: nobody-else-deletes, effect: deny, actions: [catalog.entity.delete]}\n";
+
+/// `atrium policy explain` against a database with a catalog: the decision, its rule, and the exit
+/// code a script can test.
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn policy_explain_prints_the_deciding_rule_and_exits_by_it(pool: sqlx::PgPool) {
+    let app = common::TestApp::new(pool.clone()).await;
+    app.add("catalog.yaml", EXPLAIN_CATALOG).await;
+    let base = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let mut url = url::Url::parse(&base).expect("DATABASE_URL");
+    url.set_path(
+        pool.connect_options()
+            .get_database()
+            .expect("test database"),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("atrium.yaml"), EXPLAIN_CONFIG).expect("config");
+    let explain = |args: &[&str]| {
+        let output = Command::new(ATRIUM)
+            .current_dir(dir.path())
+            .env("DATABASE_URL", url.as_str())
+            .args([
+                "--config",
+                "atrium.yaml",
+                "policy",
+                "explain",
+                "--user",
+                "alice",
+            ])
+            .args(args)
+            .output()
+            .expect("runs");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+
+    let (code, stdout, stderr) = explain(&[
+        "--action",
+        "catalog.entity.delete",
+        "--target",
+        "component:default/billing",
+    ]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert_eq!(
+        stdout,
+        "caller: user:default/alice (group:default/team-a)\ntarget: component:default/billing (owned by group:default/team-b)\ndeny (rule nobody-else-deletes)\n"
+    );
+    let (code, stdout, stderr) = explain(&["--action", "catalog.entity.delete", "--target", "web"]);
+    assert_eq!(code, Some(1), "a bare name is not a ref: {stdout}{stderr}");
+    let (code, stdout, stderr) = explain(&[
+        "--action",
+        "catalog.entity.delete",
+        "--target",
+        "component:web",
+    ]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.ends_with("allow (rule owners-delete)\n"), "{stdout}");
+    let (code, _, stderr) = explain(&["--action", "catalog.entity.remove"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("unknown action `catalog.entity.remove`"),
+        "{stderr}"
+    );
+
+    std::fs::write(
+        dir.path().join("atrium.yaml"),
+        "permissions:\n  rules:\n    - {name: typo, effect: deny, actions: [catalog.entity.reed]}\n",
+    )
+    .expect("config");
+    let (code, _, stderr) = explain(&["--action", "catalog.entity.read"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("permissions.rules[0] (typo): unknown action `catalog.entity.reed`"),
+        "{stderr}"
+    );
+}
