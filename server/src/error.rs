@@ -53,6 +53,9 @@ pub enum AppError {
     /// The caller is known but lacks the permission the action needs (403, `NotAllowedError`).
     #[error("You are not allowed to do this: it needs the permission {permission}")]
     Forbidden { permission: String },
+    /// The caller made more requests than its rate limit allows (429 with `Retry-After`).
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after: u64 },
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -109,6 +112,7 @@ impl AppError {
             Self::Conflict(_) | Self::FieldConflict { .. } => StatusCode::CONFLICT,
             Self::NotAllowed(_) | Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Suggested { error, .. } => error.status(),
         }
@@ -122,6 +126,7 @@ impl AppError {
             Self::Conflict(_) | Self::FieldConflict { .. } => "ConflictError",
             Self::NotAllowed(_) | Self::Forbidden { .. } => "NotAllowedError",
             Self::Unauthenticated(_) => "AuthenticationError",
+            Self::TooManyRequests { .. } => "TooManyRequestsError",
             Self::Database(_) | Self::Internal(_) => "Error",
             Self::Suggested { error, .. } => error.name(),
         }
@@ -203,6 +208,11 @@ impl IntoResponse for AppError {
         }
         let payload = self.payload();
         let mut response = payload.status.into_response();
+        if let Self::TooManyRequests { retry_after, .. } = &self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, (*retry_after).into());
+        }
         response.extensions_mut().insert(payload);
         response
     }

@@ -478,6 +478,81 @@ async fn a_read_token_cannot_write_and_the_denial_is_audited(pool: PgPool) {
     assert_eq!(added.body["items"], json!([]));
 }
 
+/// An agent token with a rate limit gets `limit` requests a minute, shared by every replica (the count
+/// is in Postgres); past it, 429 with `Retry-After`, and the first refusal of the minute is audited.
+/// The requests may straddle a minute boundary, so the test makes enough of them for a refusal in
+/// any case and checks no window let more than `limit` through.
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn a_rate_limited_token_is_refused_past_its_limit(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    const LIMIT: usize = 3;
+    let bot = common::rate_limited_agent_token(
+        &app.state,
+        "user:default/bob",
+        "bot",
+        &["catalog:read"],
+        LIMIT as u32,
+    )
+    .await;
+    let other = common::token_for(&app.state, "user:default/bob", &["catalog:read"]).await;
+    let mut statuses = Vec::new();
+    let mut refusal = None;
+    for _ in 0..(2 * LIMIT + 1) {
+        let response = app
+            .request_as(&bot, Method::GET, "/api/catalog/entities", None)
+            .await;
+        statuses.push(response.status);
+        if response.status == StatusCode::TOO_MANY_REQUESTS && refusal.is_none() {
+            refusal = Some(response);
+        }
+    }
+    assert!(
+        statuses[..LIMIT].iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+    let allowed = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert!(allowed <= 2 * LIMIT, "{statuses:?}");
+    let refusal = refusal.expect("a refusal past the limit");
+    assert_eq!(refusal.body["error"]["name"], "TooManyRequestsError");
+    assert!(
+        refusal.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("3 requests a minute")),
+        "{}",
+        refusal.body
+    );
+    let retry_after: u64 = refusal.headers["retry-after"]
+        .to_str()
+        .expect("header")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    // Another token of the same person is not held back.
+    assert_eq!(
+        app.request_as(&other, Method::GET, "/api/catalog/entities", None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let audited = app.get("/api/audit?action=rate-limit").await;
+    let items = audited.body["items"].as_array().expect("items");
+    assert!(
+        (1..=2).contains(&items.len()),
+        "one event per minute refused: {items:?}"
+    );
+    assert_eq!(items[0]["actor"], "agent:bot");
+    assert_eq!(items[0]["outcome"], "denied");
+    assert_eq!(items[0]["detail"]["limitPerMinute"], 3);
+
+    let zero = app
+        .post(
+            "/api/auth/tokens",
+            json!({"name": "z", "scopes": ["catalog:read"], "expiresInDays": 1, "rateLimitPerMinute": 0}),
+        )
+        .await;
+    assert_eq!(zero.status, StatusCode::BAD_REQUEST, "{}", zero.body);
+}
+
 #[sqlx::test(migrator = "atrium::MIGRATOR")]
 async fn pages_send_anonymous_callers_to_sign_in(pool: PgPool) {
     let app = TestApp::new(pool).await.anonymous();

@@ -354,3 +354,25 @@ pub async fn groups_of(db: impl PgExecutor<'_>, user_ref: &str) -> sqlx::Result<
     .fetch_all(db)
     .await
 }
+
+/// Counts one request of a rate-limited token in the current minute (every replica shares the row):
+/// how many it has made in this minute, this one included, and the seconds left in the minute.
+pub async fn count_token_request(
+    db: impl PgExecutor<'_>,
+    token_id: Uuid,
+) -> sqlx::Result<(i32, i32)> {
+    let row = sqlx::query(
+        "insert into api_token_rate (token_id, window_start, used)
+         values ($1, date_trunc('minute', now()), 1)
+         on conflict (token_id) do update set
+           used = case when api_token_rate.window_start = excluded.window_start
+                       then api_token_rate.used + 1 else 1 end,
+           window_start = excluded.window_start
+         returning used,
+           ceil(extract(epoch from window_start + interval '1 minute' - now()))::int as seconds_left",
+    )
+    .bind(token_id)
+    .fetch_one(db)
+    .await?;
+    Ok((row.try_get("used")?, row.try_get("seconds_left")?))
+}

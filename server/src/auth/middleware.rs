@@ -117,7 +117,7 @@ async fn identify(auth: &AuthService, headers: &HeaderMap) -> Result<Option<Call
         return match auth.token_caller(token).await {
             Ok(Some(caller)) => Ok(Some(caller)),
             Ok(None) => Err(unauthenticated()),
-            Err(e) => Err(AppError::Database(e).into_response()),
+            Err(e) => Err(e.into_response()),
         };
     }
     if let Some(id) = session_cookie(headers) {

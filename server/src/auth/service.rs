@@ -185,16 +185,22 @@ impl AuthService {
 
     /// The caller an `Authorization: Bearer` token stands for; `None` for a token that is malformed,
     /// unknown, expired or revoked (revocation takes effect at the next request).
-    pub async fn token_caller(&self, raw: &str) -> Result<Option<Caller>, sqlx::Error> {
+    ///
+    /// A token with a rate limit (`rateLimitPerMinute`, agent tokens) is refused with
+    /// [`AppError::TooManyRequests`] past its requests of the current minute; the first refusal of a
+    /// minute is audited (`rate-limit`, denied), the rest are not, so a runaway agent cannot flood the
+    /// audit log.
+    pub async fn token_caller(&self, raw: &str) -> Result<Option<Caller>, AppError> {
         if !token::is_well_formed(raw) {
             return Ok(None);
         }
         let Some(row) = db::use_token(&self.db, &token::hash(raw)).await? else {
             return Ok(None);
         };
+        let limit = row.rate_limit_per_minute;
         // Stored scopes were checked when the token was made; one that no longer parses grants nothing.
         let scopes = Scopes::parse_all(&row.scopes).unwrap_or_default();
-        Ok(Some(Caller {
+        let caller = Caller {
             user_ref: row.owner_ref,
             kind: if row.agent.is_some() {
                 ActorKind::Agent
@@ -206,7 +212,30 @@ impl AuthService {
             scopes,
             groups: Vec::new(),
             request_id: None,
-        }))
+        };
+        if let Some(limit) = limit {
+            let (used, seconds_left) = db::count_token_request(&self.db, row.id).await?;
+            if used > limit {
+                if used == limit + 1 {
+                    audit(
+                        &self.db,
+                        &caller,
+                        "rate-limit",
+                        &format!("token:{}", row.id),
+                        "denied",
+                        json!({"limitPerMinute": limit}),
+                    )
+                    .await?;
+                }
+                return Err(AppError::TooManyRequests {
+                    message: format!(
+                        "This token may make {limit} requests a minute; try again in {seconds_left} s"
+                    ),
+                    retry_after: u64::try_from(seconds_left.max(1)).unwrap_or(1),
+                });
+            }
+        }
+        Ok(Some(caller))
     }
 
     /// The person a session cookie stands for, the session's idle time renewed.
@@ -402,6 +431,13 @@ impl AuthService {
                         .to_owned(),
                 });
             }
+        }
+        if request.rate_limit_per_minute == Some(0) {
+            return Err(AppError::InvalidField {
+                field: "rateLimitPerMinute".to_owned(),
+                message: "rateLimitPerMinute must be at least 1 (leave it out for no limit)"
+                    .to_owned(),
+            });
         }
         let raw = token::generate().map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
         let id = Uuid::new_v4();

@@ -46,7 +46,7 @@ pub async fn admin_token(state: &AppState) -> String {
 /// A token acting for `user_ref` with `scopes` (`["catalog:read", "template:run:default/x"]`), made
 /// the way a person makes one (`POST /api/auth/tokens`), for tests of who may do what.
 pub async fn token_for(state: &AppState, user_ref: &str, scopes: &[&str]) -> String {
-    token_with(state, user_ref, scopes, None).await
+    token_with(state, user_ref, scopes, None, None).await
 }
 
 /// An agent token: `agent` is the actor of what it does, acting for `user_ref`.
@@ -56,7 +56,18 @@ pub async fn agent_token_for(
     agent: &str,
     scopes: &[&str],
 ) -> String {
-    token_with(state, user_ref, scopes, Some(agent)).await
+    token_with(state, user_ref, scopes, Some(agent), None).await
+}
+
+/// An agent token allowed `per_minute` requests a minute.
+pub async fn rate_limited_agent_token(
+    state: &AppState,
+    user_ref: &str,
+    agent: &str,
+    scopes: &[&str],
+    per_minute: u32,
+) -> String {
+    token_with(state, user_ref, scopes, Some(agent), Some(per_minute)).await
 }
 
 async fn token_with(
@@ -64,6 +75,7 @@ async fn token_with(
     user_ref: &str,
     scopes: &[&str],
     agent: Option<&str>,
+    rate_limit_per_minute: Option<u32>,
 ) -> String {
     let maker = atrium::auth::Caller {
         user_ref: user_ref.to_owned(),
@@ -79,7 +91,7 @@ async fn token_with(
         scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
         expires_in_days: 1,
         agent: agent.map(str::to_owned),
-        rate_limit_per_minute: None,
+        rate_limit_per_minute,
     };
     state
         .auth
