@@ -89,3 +89,82 @@ async fn backstage_scaffolder_client_suite_passes(pool: PgPool) {
     );
     assert!(stdout.contains("fail 0"), "{stdout}");
 }
+
+/// The same client given API tokens, against an Atrium that requires credentials (no guest mode):
+/// per-request tokens as Backstage backend plugins pass them, and a FetchApi as its frontend wires it.
+/// Running a template needs `template:run:<that template>`; a task is its creator's alone.
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn backstage_scaffolder_client_works_with_api_tokens(pool: PgPool) {
+    let suite = common::workspace_root().join("tests/scaffolder-client");
+    assert!(
+        suite
+            .join("node_modules/@backstage/plugin-scaffolder-common")
+            .exists(),
+        "node_modules missing: run `npm ci --prefix tests/scaffolder-client` (scripts/test.sh does)"
+    );
+    let fixtures = std::fs::canonicalize(suite.join("fixtures")).expect("fixtures");
+    let workspaces = tempfile::tempdir().expect("tempdir");
+    let config = Config {
+        catalog: CatalogConfig {
+            locations: Vec::new(),
+            file_roots: vec![fixtures.clone()],
+            orphan_policy: OrphanPolicy::Delete,
+            ..CatalogConfig::default()
+        },
+        scaffolder: ScaffolderConfig {
+            workspace_dir: workspaces.path().to_path_buf(),
+            ..ScaffolderConfig::default()
+        },
+        ..Config::default()
+    };
+    assert!(!config.auth.guest, "credentials are required");
+    let state = atrium::AppState::new(pool, config).expect("state");
+    state
+        .catalog
+        .add_location("file", &fixtures.join("catalog.yaml").display().to_string())
+        .await
+        .expect("register fixtures");
+    state
+        .catalog
+        .process_until_idle()
+        .await
+        .expect("ingest fixtures");
+    let read = common::token_for(&state, "user:default/reader", &["catalog:read"]).await;
+    let run_hello = ["catalog:read", "template:run:default/hello-service"];
+    let run = common::token_for(&state, "user:default/runner", &run_hello).await;
+    // Another user with the same rights: what it is refused is refused for not being the creator.
+    let other = common::token_for(&state, "user:default/other", &run_hello).await;
+
+    let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+    let workers = state.scaffolder.spawn_workers(shutdown_rx);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let server = tokio::spawn(async move { axum::serve(listener, atrium::app(state)).await });
+    let output = tokio::process::Command::new("node")
+        .arg("--test")
+        .arg("--test-reporter=spec")
+        .arg("token.test.mjs")
+        .current_dir(&suite)
+        .env("ATRIUM_URL", format!("http://{address}"))
+        .env("ATRIUM_FIXTURES_DIR", &fixtures)
+        .env("ATRIUM_READ_TOKEN", &read)
+        .env("ATRIUM_RUN_TOKEN", &run)
+        .env("ATRIUM_OTHER_TOKEN", &other)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("node runs");
+    let _ = shutdown.send(true);
+    let _ = workers.await;
+    server.abort();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the token suite failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("pass 7"), "all seven ran:\n{stdout}");
+    assert!(stdout.contains("fail 0"), "{stdout}");
+}
