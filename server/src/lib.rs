@@ -14,6 +14,7 @@ pub mod git;
 pub mod health;
 mod home;
 pub mod http;
+pub mod mcp;
 pub mod net;
 pub mod scaffolder;
 pub mod state;
@@ -60,6 +61,7 @@ pub fn app(state: AppState) -> Router {
             "/atrium",
             catalog::api::atrium_router().layer(from_fn(error::render_json)),
         )
+        .nest_service("/mcp", mcp::service(state.clone()))
         .fallback(api_not_found);
     let authenticate = from_fn_with_state(state.auth.clone(), auth::middleware::authenticate);
     let api = http::with_limits(api, server).layer(from_fn(telemetry::record_http_metrics));

@@ -51,7 +51,7 @@ pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
     if path.starts_with("/api/audit") {
         return Some(Scope::Admin);
     }
-    if path.starts_with("/api/auth/") {
+    if path.starts_with("/api/auth/") || path == "/api/mcp" {
         return None;
     }
     if path.starts_with("/api/scaffolder/")
