@@ -392,6 +392,39 @@ async fn templates_steps_and_deployments_are_decided_by_rules_that_are_named(poo
     let task = app.get(&format!("/api/scaffolder/v2/tasks/{id}")).await;
     assert_eq!(task.body["status"], "completed", "{}", task.body);
     assert!(fake.get("v1", "ConfigMap", "apps", "settings").is_some());
+
+    // A deployment of an entity hidden from someone is hidden from them too: lists, totals, record.
+    sqlx::query("update deployment set entity_ref = 'component:secret/vault'")
+        .execute(&app.state.db)
+        .await
+        .expect("a deployment of vault");
+    let sam = token_for(&app.state, SAM, &["catalog:read"]).await;
+    let reader = token_for(&app.state, ALICE, &["catalog:read"]).await;
+    let seen = app
+        .request_as(&sam, Method::GET, "/api/deployments", None)
+        .await;
+    assert_eq!(seen.body["totalItems"], 1, "{}", seen.body);
+    let id = seen.body["items"][0]["id"].as_str().expect("id").to_owned();
+    let unseen = app
+        .request_as(&reader, Method::GET, "/api/deployments", None)
+        .await;
+    assert_eq!(unseen.body["totalItems"], 0, "{}", unseen.body);
+    assert_eq!(unseen.body["items"], json!([]));
+    let record = app
+        .request_as(
+            &reader,
+            Method::GET,
+            &format!("/api/deployments/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(record.status, StatusCode::NOT_FOUND, "{}", record.body);
+    let (_, page) = page_as(&app, &sam, "/deployments").await;
+    assert!(page.contains(&id), "sam's deployments page lacks {id}");
+    let (_, page) = page_as(&app, &reader, "/deployments").await;
+    assert!(!page.contains(&id), "alice's deployments page lists {id}");
+    let (status, _) = page_as(&app, &reader, &format!("/deployments/{id}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 #[sqlx::test(migrator = "atrium::MIGRATOR")]

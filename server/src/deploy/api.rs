@@ -166,10 +166,14 @@ fn record_id(id: &str) -> Result<Uuid, AppError> {
         .map_err(|_| AppError::not_found(format!("Deployment {id} does not exist")))
 }
 
-async fn record(service: &DeployService, id: &str) -> Result<DeploymentRow, AppError> {
+async fn record(
+    service: &DeployService,
+    caller: &Caller,
+    id: &str,
+) -> Result<DeploymentRow, AppError> {
     let id = record_id(id)?;
     service
-        .deployment(id)
+        .deployment_for(caller, id)
         .await?
         .ok_or_else(|| AppError::not_found(format!("Deployment {id} does not exist")))
 }
@@ -194,6 +198,7 @@ impl From<DeployError> for AppError {
 /// `GET /deployments?entity=&cluster=&environment=&name=&status=&limit=&offset=`: newest first.
 async fn list_deployments(
     State(service): State<DeployService>,
+    caller: Caller,
     query: QueryParams,
 ) -> Result<Json<Value>, AppError> {
     for (key, _) in query.pairs() {
@@ -232,6 +237,7 @@ async fn list_deployments(
         status: query.list("status"),
         limit: number("limit", 50, 500)?,
         offset: number("offset", 0, i64::MAX)?,
+        visible: service.catalog().visible_to(&caller),
     };
     let (rows, total) = service.list(&list).await?;
     Ok(Json(json!({
@@ -243,9 +249,10 @@ async fn list_deployments(
 /// `GET /deployments/{id}`: the record with its health over time.
 async fn get_deployment(
     State(service): State<DeployService>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    let row = record(&service, &id).await?;
+    let row = record(&service, &caller, &id).await?;
     let history = service.health_history(row.id).await?;
     let mut body = deployment_json(&row);
     body["healthHistory"] = history_json(&history);
@@ -255,9 +262,10 @@ async fn get_deployment(
 /// `GET /deployments/{id}/drift`: where the live objects left this revision (nothing is changed).
 async fn get_drift(
     State(service): State<DeployService>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    let row = record(&service, &id).await?;
+    let row = record(&service, &caller, &id).await?;
     let drift = service.drift(&row).await?;
     Ok(Json(json!({
         "deploymentId": row.id,
@@ -283,9 +291,10 @@ async fn rollback_deployment(
 /// `GET /deployments/{id}/health`: reads the objects' health from the cluster now (and stores it).
 async fn observe_health(
     State(service): State<DeployService>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    let row = record(&service, &id).await?;
+    let row = record(&service, &caller, &id).await?;
     let observed = service.observe(&row).await?;
     Ok(Json(json!({
         "status": health_name(observed.health),

@@ -4,6 +4,9 @@ use serde_json::Value;
 use sqlx::{PgExecutor, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
+use crate::catalog::db::filter::push_sql;
+use crate::catalog::filter::Filter;
+
 /// A deployment record as the API and pages show it.
 #[derive(Debug, Clone)]
 pub struct DeploymentRow {
@@ -175,6 +178,9 @@ pub struct DeploymentList {
     pub status: Vec<String>,
     pub limit: i64,
     pub offset: i64,
+    /// What the caller may see of the catalog (see `catalog::access`): a record of an entity that
+    /// exists but is hidden from them is left out. `None`: every record.
+    pub visible: Option<Filter>,
 }
 
 /// Records, newest first, and how many match in all.
@@ -196,6 +202,14 @@ pub async fn list_deployments(
                     .push_bind(values.clone())
                     .push(")");
             }
+        }
+        if let Some(visible) = &list.visible {
+            query.push(
+                " and (deployment.entity_ref is null or not exists (select 1 from entity e \
+                 where e.entity_key = lower(deployment.entity_ref) and e.final is not null and not ",
+            );
+            push_sql(visible, query);
+            query.push("))");
         }
         if !list.status.is_empty() {
             query

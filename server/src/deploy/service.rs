@@ -593,6 +593,29 @@ impl DeployService {
             }))
     }
 
+    /// A record, when the caller may see the entity it deployed (or it names none, or one the
+    /// catalog no longer has).
+    pub async fn deployment_for(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+    ) -> Result<Option<DeploymentRow>, crate::error::AppError> {
+        let Some(row) = self.deployment(id).await? else {
+            return Ok(None);
+        };
+        if let Some(entity_ref) = &row.entity_ref
+            && self.catalog.visible_to(caller).is_some()
+            && let Some(entity) = self
+                .catalog
+                .entity(&entity_ref.to_ascii_lowercase())
+                .await?
+            && !self.catalog.may_read(caller, &entity)
+        {
+            return Ok(None);
+        }
+        Ok(Some(row))
+    }
+
     pub async fn deployment(&self, id: Uuid) -> Result<Option<DeploymentRow>, sqlx::Error> {
         db::deployment(&self.db, id).await
     }

@@ -441,25 +441,15 @@ async fn list_deployments(
             .map(|e| vec![e.to_owned()])
             .unwrap_or_default(),
         limit: 50,
+        // A deployment of an entity the caller may not see is not theirs to see either.
+        visible: state.catalog.visible_to(caller),
         ..DeploymentList::default()
     };
-    let (rows, _) = state.deploy.list(&list).await?;
-    let mut items = Vec::new();
-    for row in &rows {
-        // A deployment of an entity the caller may not see is not theirs to see either.
-        if let Some(entity_ref) = &row.entity_ref
-            && state.catalog.visible_to(caller).is_some()
-            && state
-                .catalog
-                .entity_for(caller, &entity_ref.to_ascii_lowercase())
-                .await?
-                .is_none()
-        {
-            continue;
-        }
-        items.push(deployment_json(row));
-    }
-    Ok(json!({"items": items}))
+    let (rows, total) = state.deploy.list(&list).await?;
+    Ok(json!({
+        "items": rows.iter().map(deployment_json).collect::<Vec<_>>(),
+        "totalItems": total,
+    }))
 }
 
 async fn get_model(
@@ -484,6 +474,7 @@ async fn get_model(
         .list(&DeploymentList {
             entity_ref: vec![key.clone()],
             limit: 100,
+            visible: state.catalog.visible_to(caller),
             ..DeploymentList::default()
         })
         .await?;

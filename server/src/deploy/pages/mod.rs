@@ -83,6 +83,7 @@ pub struct DeploymentsPage {
 
 async fn list_deployments(
     State(service): State<DeployService>,
+    caller: Caller,
     params: QueryParams,
 ) -> Result<DeploymentsPage, AppError> {
     let environment = params.one("environment").unwrap_or_default();
@@ -97,6 +98,7 @@ async fn list_deployments(
             .into_iter()
             .collect(),
         limit: 100,
+        visible: service.catalog().visible_to(&caller),
         ..Default::default()
     };
     let (rows, total) = service.list(&list).await?;
@@ -149,12 +151,13 @@ fn parse_id(id: &str) -> Result<Uuid, AppError> {
 
 async fn show_deployment(
     State(service): State<DeployService>,
+    caller: Caller,
     Path(id): Path<String>,
     params: QueryParams,
 ) -> Result<DeploymentPage, AppError> {
     let id = parse_id(&id)?;
     let row = service
-        .deployment(id)
+        .deployment_for(&caller, id)
         .await?
         .ok_or_else(|| AppError::not_found(format!("Deployment {id} does not exist")))?;
     let history = service.health_history(id).await?;
