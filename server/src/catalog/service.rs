@@ -126,7 +126,27 @@ impl CatalogService {
         location_type: &str,
         target: &str,
     ) -> Result<LocationRow, AppError> {
-        let target = self.resolve_for_api(location_type, target)?;
+        let target = match self.resolve_for_api(location_type, target) {
+            Ok(resolved) => resolved,
+            // Outside the file roots or the URL allowlist: a refusal, recorded as one.
+            Err(refused @ AppError::NotAllowed(_)) => {
+                let detail = json!({"type": location_type, "target": redact_url(target), "reason": refused.public_message()});
+                if let Err(error) = audit(
+                    &self.db,
+                    caller,
+                    "location.add",
+                    "location",
+                    "denied",
+                    detail,
+                )
+                .await
+                {
+                    tracing::error!(%error, "could not write an audit event");
+                }
+                return Err(refused);
+            }
+            Err(other) => return Err(other),
+        };
         self.permit(caller, "catalog.location.create", &PolicyTarget::default())
             .await?;
         let target_string = target.target_string();

@@ -252,6 +252,31 @@ impl DeployService {
         Ok((cluster, objects))
     }
 
+    /// Records a refusal by the guardrails (nothing reached the cluster): which rules, on what.
+    async fn audit_guardrails(&self, request: &ApplyRequest<'_>, violations: &[Violation]) {
+        let place = request.cluster.or(request.environment).unwrap_or("default");
+        let target = format!("deployment:{place}/{}/{}", request.namespace, request.name);
+        let detail = json!({
+            "guardrails": violations
+                .iter()
+                .map(|v| json!({"rule": v.rule, "object": v.object, "path": v.path}))
+                .collect::<Vec<_>>(),
+            "taskId": request.task_id,
+        });
+        if let Err(error) = audit(
+            &self.db,
+            request.caller,
+            apply_action(request),
+            &target,
+            "denied",
+            detail,
+        )
+        .await
+        {
+            tracing::error!(%error, "could not write an audit event");
+        }
+    }
+
     /// Refuses unless whoever the apply is for holds `deploy:<environment>` of the cluster it would go
     /// to. The refusal is audited; nothing has reached the cluster.
     pub async fn authorize(&self, request: &ApplyRequest<'_>) -> Result<(), DeployError> {
@@ -296,7 +321,14 @@ impl DeployService {
     /// Applies the objects (see the module doc for the order of checks).
     pub async fn apply(&self, request: ApplyRequest<'_>) -> Result<ApplyOutcome, DeployError> {
         self.authorize(&request).await?;
-        let (cluster, objects) = self.prepare(&request)?;
+        let (cluster, objects) = match self.prepare(&request) {
+            Ok(prepared) => prepared,
+            Err(DeployError::Guardrails(violations)) => {
+                self.audit_guardrails(&request, &violations).await;
+                return Err(DeployError::Guardrails(violations));
+            }
+            Err(other) => return Err(other),
+        };
         let client = self.connect(cluster).await?;
         let mut planned = Vec::with_capacity(objects.len());
         for object in &objects {
