@@ -278,8 +278,37 @@ async fn an_agent_lists_and_calls_the_tools_within_its_token(pool: PgPool) {
         audit_count(&app, "mcp.run_template", "failure", agent).await,
         1
     );
+
+    // The agents page shows the agent, its scopes and what it did; to its owner and admins only.
+    let (status, page) = page_as(&app, &alice_token(&app).await, "/agents").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("agent:helper-bot"), "{page}");
+    assert!(page.contains("template:run:default/x"), "{page}");
+    assert!(page.contains("mcp.run_template"), "{page}");
+    assert!(page.contains("task.create"), "{page}");
+    let bob = common::token_for(&app.state, "user:default/bob", &["catalog:read"]).await;
+    let (_, page) = page_as(&app, &bob, "/agents").await;
+    assert!(
+        !page.contains("helper-bot"),
+        "bob sees alice's agent: {page}"
+    );
+    assert!(page.contains("No agent tokens yet"), "{page}");
     client.cancel().await.expect("close");
     server.abort();
+}
+
+async fn alice_token(app: &TestApp) -> String {
+    common::token_for(&app.state, ALICE, &["catalog:read"]).await
+}
+
+async fn page_as(app: &TestApp, token: &str, uri: &str) -> (StatusCode, String) {
+    let request = axum::http::Request::builder()
+        .uri(uri)
+        .header(axum::http::header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let (status, _, body) = app.send_raw(request).await;
+    (status, String::from_utf8_lossy(&body).into_owned())
 }
 
 #[sqlx::test(migrator = "atrium::MIGRATOR")]

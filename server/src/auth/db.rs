@@ -328,20 +328,22 @@ pub async fn list_audit(
         .fetch_all(db)
         .await?
         .iter()
-        .map(|row| {
-            Ok(AuditRow {
-                id: row.try_get("id")?,
-                occurred_at: row.try_get("occurred_at")?,
-                actor: row.try_get("actor")?,
-                actor_kind: row.try_get("actor_kind")?,
-                action: row.try_get("action")?,
-                target: row.try_get("target")?,
-                outcome: row.try_get("outcome")?,
-                request_id: row.try_get("request_id")?,
-                detail: row.try_get("detail")?,
-            })
-        })
+        .map(audit_row)
         .collect()
+}
+
+fn audit_row(row: &sqlx::postgres::PgRow) -> sqlx::Result<AuditRow> {
+    Ok(AuditRow {
+        id: row.try_get("id")?,
+        occurred_at: row.try_get("occurred_at")?,
+        actor: row.try_get("actor")?,
+        actor_kind: row.try_get("actor_kind")?,
+        action: row.try_get("action")?,
+        target: row.try_get("target")?,
+        outcome: row.try_get("outcome")?,
+        request_id: row.try_get("request_id")?,
+        detail: row.try_get("detail")?,
+    })
 }
 
 /// The groups `user_ref` is a direct member of (`memberOf` relations, from the user's own spec or a
@@ -375,4 +377,30 @@ pub async fn count_token_request(
     .fetch_one(db)
     .await?;
     Ok((row.try_get("used")?, row.try_get("seconds_left")?))
+}
+
+/// What these tokens of one agent did, newest first: the audit events they wrote.
+pub async fn agent_activity(
+    db: impl PgExecutor<'_>,
+    agent: &str,
+    token_ids: &[Uuid],
+    limit: i64,
+) -> sqlx::Result<Vec<AuditRow>> {
+    let ids: Vec<String> = token_ids.iter().map(Uuid::to_string).collect();
+    let mut sql = QueryBuilder::<Postgres>::new(
+        r#"select id, to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as occurred_at,
+                  actor, actor_kind, action, target, outcome, request_id, detail
+             from audit_event where actor = "#,
+    );
+    sql.push_bind(format!("agent:{agent}"))
+        .push(" and detail->>'tokenId' = any(")
+        .push_bind(ids)
+        .push(") order by id desc limit ")
+        .push_bind(limit);
+    sql.build()
+        .fetch_all(db)
+        .await?
+        .iter()
+        .map(audit_row)
+        .collect()
 }

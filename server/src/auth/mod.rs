@@ -10,6 +10,7 @@
 //! Every route but health, metrics, static assets, sign-in and signed webhooks needs a caller: a
 //! session (browser), an API token (`Authorization: Bearer atr_...`), or guest mode when it is on.
 
+pub mod agents;
 pub mod api;
 pub mod caller;
 pub mod config;

@@ -35,6 +35,7 @@ where
         .route("/settings/tokens", get(show_tokens).post(create_token))
         .route("/settings/tokens/{id}/revoke", post(revoke_token))
         .route("/audit", get(list_audit))
+        .route("/agents", get(super::agents::show_agents))
 }
 
 /// A token as the list shows it; never the token itself, which is not stored.
@@ -51,7 +52,7 @@ pub struct TokenSummary {
 }
 
 impl TokenSummary {
-    fn of(row: &TokenRow) -> Self {
+    pub fn of(row: &TokenRow) -> Self {
         Self {
             id: row.id.to_string(),
             name: row.name.clone(),
@@ -75,7 +76,7 @@ impl TokenSummary {
 }
 
 /// `2025-01-02T03:04:05.678Z` → `2025-01-02 03:04:05` (the pages say UTC in their headings).
-fn shown_time(stored: &str) -> String {
+pub fn shown_time(stored: &str) -> String {
     let time = stored.replace('T', " ");
     let time = time.trim_end_matches('Z');
     time.split_once('.')
