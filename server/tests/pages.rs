@@ -295,6 +295,35 @@ async fn api_page_lists_openapi_operations(pool: PgPool) {
     assert!(api.texts(".api-definition details pre")[0].contains("openapi: 3.0.0"));
 }
 
+/// An `mcp-server` API shows its transports, so people and agents find where an MCP server is.
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn an_mcp_server_api_page_shows_its_transports(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    app.add(
+        "mcp.yaml",
+        "apiVersion: backstage.io/v1alpha1\nkind: API\nmetadata: {name: portal-mcp}\nspec:\n  type: mcp-server\n  lifecycle: production\n  owner: team-a\n  remotes:\n    - {type: streamable-http, url: 'https://portal.example.com/api/mcp'}\n    - {type: websocket, url: 'wss://portal.example.com/mcp'}\n",
+    )
+    .await;
+    let api = page(&app, "/catalog/default/api/portal-mcp").await;
+    api.assert_strict();
+    assert_eq!(
+        api.texts(".mcp-remotes tbody tr"),
+        [
+            "streamable-http https://portal.example.com/api/mcp",
+            "websocket wss://portal.example.com/mcp"
+        ]
+    );
+    assert_eq!(
+        api.attrs(".mcp-remotes a", "href"),
+        ["https://portal.example.com/api/mcp"],
+        "only http(s) is a link"
+    );
+    assert!(
+        api.texts(".api-definition").is_empty(),
+        "no empty definition card"
+    );
+}
+
 const MODEL: &str = r#"
 apiVersion: atrium.dev/v1alpha1
 kind: Model

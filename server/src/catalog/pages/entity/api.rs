@@ -88,8 +88,18 @@ pub fn api_definition(spec_type: &str, definition: &str) -> ApiDefinition {
     }
 }
 
+/// One transport of an MCP server (`spec.remotes` of an `mcp-server` API).
+pub struct Remote {
+    pub transport: String,
+    pub url: String,
+    /// The URL, when it is one a browser may follow (http or https).
+    pub href: Option<String>,
+}
+
 /// The API section of the page: the definition as text, and what could be read from it.
 pub struct ApiSection {
+    /// For an `mcp-server` API: where and how agents reach it.
+    pub remotes: Vec<Remote>,
     pub definition: String,
     pub is_openapi: bool,
     pub title: String,
@@ -100,12 +110,31 @@ pub struct ApiSection {
 }
 
 pub fn api_section(spec_type: &str, spec: &Value) -> ApiSection {
+    // An MCP server has `remotes` and often no definition.
     let definition = match &spec["definition"] {
         Value::String(text) => text.clone(),
         Value::Null => String::new(),
         other => serde_json::to_string_pretty(other).unwrap_or_default(),
     };
+    let remotes = spec["remotes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|remote| {
+            let url = remote["url"].as_str().unwrap_or_default().to_owned();
+            let href = url::Url::parse(&url)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https"))
+                .map(|_| url.clone());
+            Remote {
+                transport: remote["type"].as_str().unwrap_or("unknown").to_owned(),
+                url,
+                href,
+            }
+        })
+        .collect();
     let mut section = ApiSection {
+        remotes,
         definition: String::new(),
         is_openapi: false,
         title: String::new(),
