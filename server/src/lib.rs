@@ -83,6 +83,7 @@ pub fn app(state: AppState) -> Router {
     let pages = home::router()
         .merge(ui::router())
         .merge(catalog::pages::router())
+        .merge(catalog::skills::router())
         .merge(scaffolder::pages::router())
         .merge(deploy::pages::router())
         .merge(auth::pages::router())

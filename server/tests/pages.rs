@@ -638,3 +638,69 @@ async fn owner_and_tag_links_follow_the_entity(pool: PgPool) {
         assert_eq!(tagged.texts("a.entity-link"), ["engine"], "{href}");
     }
 }
+
+/// Skills: `AiResource` entities of type skill at `/.well-known/skills`, their SKILL.md read from the
+/// source location under the catalog's reading rules.
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn skills_are_served_where_skill_clients_look(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    app.write(
+        "skills/triage/SKILL.md",
+        "---\nname: triage\ndescription: First ten minutes of a page\n---\n# Triage\nRead the runbook.\n",
+    );
+    let source = app.path("skills/triage/").display().to_string();
+    app.add(
+        "skills.yaml",
+        &format!(
+            "apiVersion: backstage.io/v1alpha1\nkind: AiResource\nmetadata:\n  name: triage\n  description: First ten minutes of a page\n  annotations:\n    backstage.io/source-location: 'file:{source}'\nspec: {{type: skill, owner: team-a, lifecycle: production}}\n---\napiVersion: backstage.io/v1alpha1\nkind: AiResource\nmetadata:\n  name: escape\n  annotations:\n    backstage.io/source-location: 'file:/etc/'\nspec: {{type: skill, owner: team-a, lifecycle: production}}\n---\napiVersion: backstage.io/v1alpha1\nkind: AiResource\nmetadata: {{name: house-rules}}\nspec: {{type: rule, owner: team-a, lifecycle: production}}\n"
+        ),
+    )
+    .await;
+    let index = app.get("/.well-known/skills/index.json").await;
+    assert_eq!(index.status, StatusCode::OK, "{}", index.body);
+    assert_eq!(
+        index.body,
+        serde_json::json!({"skills": [
+            {"name": "escape", "description": "", "files": ["SKILL.md"]},
+            {"name": "triage", "description": "First ten minutes of a page", "files": ["SKILL.md"]}
+        ]})
+    );
+    let request = axum::http::Request::builder()
+        .uri("/.well-known/skills/triage/SKILL.md")
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let (status, headers, body) = app.send_raw(request).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers[header::CONTENT_TYPE],
+        "text/markdown; charset=utf-8"
+    );
+    assert!(String::from_utf8_lossy(&body).contains("# Triage\nRead the runbook."));
+    // Outside the file roots: refused by the catalog's reader, saying so.
+    let request = axum::http::Request::builder()
+        .uri("/.well-known/skills/escape/SKILL.md")
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let (status, _, body) = app.send_raw(request).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let body = String::from_utf8_lossy(&body);
+    assert!(body.contains("could not be read"), "{body}");
+    assert!(!body.contains("root:"), "{body}");
+    // A rule is not a skill; an unknown name is not found; without a caller, nothing.
+    assert_eq!(
+        app.get("/.well-known/skills/house-rules/SKILL.md")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let anonymous = TestApp::new(app.state.db.clone()).await.anonymous();
+    let request = axum::http::Request::builder()
+        .uri("/.well-known/skills/index.json")
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let (status, _, _) = anonymous.send_raw(request).await;
+    assert!(
+        status == StatusCode::SEE_OTHER || status == StatusCode::UNAUTHORIZED,
+        "{status}"
+    );
+}

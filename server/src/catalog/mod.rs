@@ -24,6 +24,7 @@ pub mod pages;
 pub mod placeholder;
 pub mod search;
 pub mod service;
+pub mod skills;
 pub mod source;
 pub mod yaml;
 
