@@ -665,9 +665,9 @@ async fn skills_are_served_where_skill_clients_look(pool: PgPool) {
             {"name": "triage", "description": "First ten minutes of a page", "files": ["SKILL.md"]}
         ]})
     );
-    let request = axum::http::Request::builder()
+    let request = Request::builder()
         .uri("/.well-known/skills/triage/SKILL.md")
-        .body(axum::body::Body::empty())
+        .body(Body::empty())
         .expect("request");
     let (status, headers, body) = app.send_raw(request).await;
     assert_eq!(status, StatusCode::OK);
@@ -677,9 +677,9 @@ async fn skills_are_served_where_skill_clients_look(pool: PgPool) {
     );
     assert!(String::from_utf8_lossy(&body).contains("# Triage\nRead the runbook."));
     // Outside the file roots: refused by the catalog's reader, saying so.
-    let request = axum::http::Request::builder()
+    let request = Request::builder()
         .uri("/.well-known/skills/escape/SKILL.md")
-        .body(axum::body::Body::empty())
+        .body(Body::empty())
         .expect("request");
     let (status, _, body) = app.send_raw(request).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -694,9 +694,9 @@ async fn skills_are_served_where_skill_clients_look(pool: PgPool) {
         StatusCode::NOT_FOUND
     );
     let anonymous = TestApp::new(app.state.db.clone()).await.anonymous();
-    let request = axum::http::Request::builder()
+    let request = Request::builder()
         .uri("/.well-known/skills/index.json")
-        .body(axum::body::Body::empty())
+        .body(Body::empty())
         .expect("request");
     let (status, _, _) = anonymous.send_raw(request).await;
     assert!(
