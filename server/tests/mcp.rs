@@ -279,6 +279,44 @@ async fn an_agent_lists_and_calls_the_tools_within_its_token(pool: PgPool) {
         1
     );
 
+    // Skills are resources: listed by what the caller may see, read from their source location.
+    app.write(
+        "skills/deploy/SKILL.md",
+        "---\nname: deploy\ndescription: How we deploy\n---\n# Deploy\nUse deploy-app.\n",
+    );
+    let source = app.path("skills/deploy/").display().to_string();
+    app.add(
+        "skills.yaml",
+        &format!(
+            "apiVersion: backstage.io/v1alpha1\nkind: AiResource\nmetadata:\n  name: deploy\n  description: How we deploy\n  annotations:\n    backstage.io/source-location: 'file:{source}'\nspec: {{type: skill, owner: team-a, lifecycle: production}}\n---\napiVersion: backstage.io/v1alpha1\nkind: AiResource\nmetadata:\n  name: vault-skill\n  namespace: secret\nspec: {{type: skill, owner: team-a, lifecycle: production}}\n"
+        ),
+    )
+    .await;
+    let resources = client.list_all_resources().await.expect("resources");
+    let uris: Vec<&str> = resources.iter().map(|r| r.uri.as_str()).collect();
+    assert_eq!(
+        uris,
+        ["skill://deploy/SKILL.md"],
+        "the hidden namespace's skill is not listed"
+    );
+    let read = client
+        .read_resource(rmcp::model::ReadResourceRequestParams::new(
+            "skill://deploy/SKILL.md",
+        ))
+        .await
+        .expect("read");
+    let read = serde_json::to_value(&read).expect("json");
+    assert!(read.to_string().contains("# Deploy"), "{read}");
+    assert!(
+        client
+            .read_resource(rmcp::model::ReadResourceRequestParams::new(
+                "skill://vault-skill/SKILL.md",
+            ))
+            .await
+            .is_err(),
+        "a hidden skill cannot be read"
+    );
+
     // The agents page shows the agent, its scopes and what it did; to its owner and admins only.
     let (status, page) = page_as(&app, &alice_token(&app).await, "/agents").await;
     assert_eq!(status, StatusCode::OK);

@@ -36,7 +36,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The skills the caller may see, one per name, in name then namespace order.
-async fn skills(catalog: &CatalogService, caller: &Caller) -> Result<Vec<Value>, AppError> {
+pub async fn skills(catalog: &CatalogService, caller: &Caller) -> Result<Vec<Value>, AppError> {
     let skills = Filter::All(vec![
         Filter::In("kind".to_owned(), vec!["airesource".to_owned()]),
         Filter::In("spec.type".to_owned(), vec!["skill".to_owned()]),
@@ -87,11 +87,25 @@ async fn skill_file(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Response, AppError> {
+    let text = read_skill(&catalog, &caller, &name).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
+        text,
+    )
+        .into_response())
+}
+
+/// The `SKILL.md` of the skill `name`, when the caller may see it.
+pub async fn read_skill(
+    catalog: &CatalogService,
+    caller: &Caller,
+    name: &str,
+) -> Result<String, AppError> {
     let not_found = || AppError::not_found(format!("There is no skill named {name}"));
-    let skill = skills(&catalog, &caller)
+    let skill = skills(catalog, caller)
         .await?
         .into_iter()
-        .find(|e| e["metadata"]["name"].as_str() == Some(name.as_str()))
+        .find(|e| e["metadata"]["name"].as_str() == Some(name))
         .ok_or_else(not_found)?;
     let source = skill["metadata"]["annotations"][SOURCE_LOCATION]
         .as_str()
@@ -113,14 +127,9 @@ async fn skill_file(
         .reader
         .resolve(location_type, &file)
         .map_err(|e| unreadable(&e))?;
-    let text = catalog
+    catalog
         .reader
         .read(&target)
         .await
-        .map_err(|e| unreadable(&e))?;
-    Ok((
-        [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
-        text,
-    )
-        .into_response())
+        .map_err(|e| unreadable(&e))
 }

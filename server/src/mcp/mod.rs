@@ -17,7 +17,9 @@ use std::sync::Arc;
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    InitializeResult, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+    InitializeResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
+    ResourceContents, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -27,6 +29,7 @@ use serde_json::{Value, json};
 
 use crate::auth::Caller;
 use crate::auth::service::audit;
+use crate::catalog::skills;
 use crate::state::AppState;
 
 /// The MCP server of one request (the SDK makes one per request in stateless mode).
@@ -73,6 +76,10 @@ fn allowed_hosts(state: &AppState) -> Vec<String> {
     hosts
 }
 
+fn skill_uri(name: &str) -> String {
+    format!("skill://{name}/SKILL.md")
+}
+
 /// The caller the authentication middleware put in the HTTP request.
 fn caller_of(context: &RequestContext<RoleServer>) -> Result<Caller, McpError> {
     context
@@ -85,13 +92,18 @@ fn caller_of(context: &RequestContext<RoleServer>) -> Result<Caller, McpError> {
 
 impl ServerHandler for AtriumMcp {
     fn get_info(&self) -> ServerConfig {
-        InitializeResult::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("atrium", env!("CARGO_PKG_VERSION")))
-            .with_instructions(
-                "Atrium's developer portal: search the software catalog, read entities and \
+        InitializeResult::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .build(),
+        )
+        .with_server_info(Implementation::new("atrium", env!("CARGO_PKG_VERSION")))
+        .with_instructions(
+            "Atrium's developer portal: search the software catalog, read entities and \
                  models, list and run golden-path templates, follow tasks and deployments. Every \
                  tool acts with your token's scopes and the portal's permission policy.",
-            )
+        )
     }
 
     async fn list_tools(
@@ -100,6 +112,50 @@ impl ServerHandler for AtriumMcp {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         Ok(ListToolsResult::with_all_items(tools::definitions()))
+    }
+
+    /// The catalog's agent skills, as `skill://<name>/SKILL.md` (the ones the caller may see).
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let caller = caller_of(&context)?;
+        let skills = skills::skills(&self.state.catalog, &caller)
+            .await
+            .map_err(|e| McpError::internal_error(e.public_message(), None))?;
+        let resources = skills
+            .iter()
+            .filter_map(|skill| {
+                let name = skill["metadata"]["name"].as_str()?;
+                let mut resource =
+                    Resource::new(skill_uri(name), name.to_owned()).with_mime_type("text/markdown");
+                if let Some(description) = skill["metadata"]["description"].as_str() {
+                    resource = resource.with_description(description.to_owned());
+                }
+                Some(resource)
+            })
+            .collect();
+        Ok(ListResourcesResult::with_all_items(resources))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let caller = caller_of(&context)?;
+        let name = request
+            .uri
+            .strip_prefix("skill://")
+            .and_then(|rest| rest.strip_suffix("/SKILL.md"))
+            .ok_or_else(|| {
+                McpError::resource_not_found(format!("no resource {}", request.uri), None)
+            })?;
+        let text = skills::read_skill(&self.state.catalog, &caller, name)
+            .await
+            .map_err(|e| McpError::resource_not_found(e.public_message(), None))?;
+        Ok(ReadResourceResult::new(vec![ResourceContents::text(text, request.uri.clone())]).into())
     }
 
     async fn call_tool(
