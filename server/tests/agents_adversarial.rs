@@ -89,6 +89,12 @@ async fn suite(pool: PgPool) -> Suite {
         "apiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nmetadata:\n  name: deploy-app\nspec:\n  owner: group:platform\n  type: service\n  parameters:\n    - required: [name, image]\n      properties:\n        name: {{type: string, pattern: '^[a-z][a-z0-9-]{{0,30}}$'}}\n        image: {{type: string}}\n        replicas: {{type: integer, default: 1}}\n        gpus: {{type: integer, default: 0}}\n        privileged: {{type: boolean, default: false}}\n        hostNetwork: {{type: boolean, default: false}}\n        namespace: {{type: string, default: apps}}\n        environment: {{type: string, default: dev}}\n  steps:\n{DEPLOY_APP}"
     );
     app.add("deploy-app/template.yaml", &template).await;
+    // clean-up: the agent chooses which workspace file to delete.
+    app.add(
+        "clean-up/template.yaml",
+        "apiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nmetadata:\n  name: clean-up\nspec:\n  owner: group:platform\n  type: service\n  parameters:\n    - required: [path]\n      properties:\n        path: {type: string}\n  steps:\n    - id: delete\n      action: fs:delete\n      input:\n        files: ['${{ parameters.path }}']\n",
+    )
+    .await;
     app.add("finance.yaml", SECRET_ENTITY).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -105,6 +111,7 @@ async fn suite(pool: PgPool) -> Suite {
         &[
             "catalog:read",
             "template:run:default/deploy-app",
+            "template:run:default/clean-up",
             "deploy:dev",
         ],
     )
@@ -505,7 +512,35 @@ async fn an_agent_cannot_reach_past_its_token(pool: PgPool) {
         "{statuses:?}"
     );
     assert!(!refusals(app, "agent:chatty", "rate-limit").await.is_empty());
-    // 29-30. Revoked or expired: refused at once.
+    // 29-30. Out of the task's workspace, through a path parameter: the step fails, nothing outside
+    // is touched.
+    let outside = tempfile::tempdir().expect("tempdir");
+    let victim = outside.path().join("keep.txt");
+    std::fs::write(&victim, "keep").expect("victim");
+    for path in [
+        "../../../../../../../../".to_owned() + victim.to_str().expect("path"),
+        victim.display().to_string(),
+    ] {
+        let run = call(
+            &s.agent,
+            "run_template",
+            json!({"templateRef": "template:default/clean-up", "values": {"path": path}}),
+        )
+        .await;
+        let Some(created) = run.structured_content else {
+            panic!("{path}: {}", text(&run))
+        };
+        let id = created["taskId"].as_str().expect("id").to_owned();
+        app.state.scaffolder.run_until_idle().await.expect("run");
+        let task = call(&s.agent, "get_task", json!({"taskId": id})).await;
+        let task = task.structured_content.expect("task");
+        assert_eq!(task["status"], "failed", "{path}: {task}");
+        assert!(
+            victim.exists(),
+            "{path} deleted a file outside the workspace"
+        );
+    }
+    // 31-32. Revoked or expired: refused at once, and recorded as the agent's.
     let revoked = agent_token_for(&app.state, ALICE, "gone", &["catalog:read"]).await;
     let expired = agent_token_for(&app.state, ALICE, "old", &["catalog:read"]).await;
     sqlx::query("update api_token set revoked_at = now() where agent = 'gone'")
@@ -524,7 +559,7 @@ async fn an_agent_cannot_reach_past_its_token(pool: PgPool) {
             .await;
         assert_eq!(response.status, StatusCode::UNAUTHORIZED);
     }
-    // 31. No token at all on the MCP endpoint.
+    // 33. No token at all on the MCP endpoint.
     let anonymous = reqwest::Client::new()
         .post(&s.url)
         .header("accept", "application/json, text/event-stream")

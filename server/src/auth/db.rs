@@ -175,6 +175,42 @@ pub async fn use_token(
     row.map(|r| token_row(&r)).transpose()
 }
 
+/// A token that exists but may no longer be used, and why (`revoked` or `expired`).
+pub async fn dead_token(
+    db: impl PgExecutor<'_>,
+    token_hash: &str,
+) -> sqlx::Result<Option<(TokenRow, String)>> {
+    let mut query = QueryBuilder::<Postgres>::new("select ");
+    query
+        .push(TOKEN_COLUMNS)
+        .push(
+            ", case when revoked_at is not null then 'revoked' else 'expired' end as reason
+               from api_token where (revoked_at is not null or expires_at <= now()) and token_hash = ",
+        )
+        .push_bind(token_hash.to_owned());
+    let row = query.build().fetch_optional(db).await?;
+    row.map(|r| Ok((token_row(&r)?, r.try_get("reason")?)))
+        .transpose()
+}
+
+/// Whether `action` on `target` was audited in the last `seconds`.
+pub async fn audited_recently(
+    db: impl PgExecutor<'_>,
+    action: &str,
+    target: &str,
+    seconds: i32,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "select exists (select 1 from audit_event where action = $1
+           and occurred_at > now() - make_interval(secs => $3) and target = $2)",
+    )
+    .bind(action)
+    .bind(target)
+    .bind(f64::from(seconds))
+    .fetch_one(db)
+    .await
+}
+
 const TOKEN_COLUMNS: &str = r#"id, prefix, name, owner_ref, agent, scopes, created_by,
     to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as created_at,
     to_char(expires_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as expires_at,

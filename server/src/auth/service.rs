@@ -22,6 +22,25 @@ pub struct AuthService {
     policy: Arc<Policy>,
 }
 
+/// Who a token acts as: its owner, as the token or as its agent, with its scopes.
+fn token_holder(row: TokenRow) -> Caller {
+    // Stored scopes were checked when the token was made; one that no longer parses grants nothing.
+    let scopes = Scopes::parse_all(&row.scopes).unwrap_or_default();
+    Caller {
+        user_ref: row.owner_ref,
+        kind: if row.agent.is_some() {
+            ActorKind::Agent
+        } else {
+            ActorKind::Token
+        },
+        token_id: Some(row.id),
+        agent: row.agent,
+        scopes,
+        groups: Vec::new(),
+        request_id: None,
+    }
+}
+
 /// What `atrium policy explain` asks.
 pub struct Question<'a> {
     pub user: &'a str,
@@ -194,34 +213,23 @@ impl AuthService {
         if !token::is_well_formed(raw) {
             return Ok(None);
         }
-        let Some(row) = db::use_token(&self.db, &token::hash(raw)).await? else {
+        let hash = token::hash(raw);
+        let Some(row) = db::use_token(&self.db, &hash).await? else {
+            self.audit_dead_token(&hash).await?;
             return Ok(None);
         };
         let limit = row.rate_limit_per_minute;
-        // Stored scopes were checked when the token was made; one that no longer parses grants nothing.
-        let scopes = Scopes::parse_all(&row.scopes).unwrap_or_default();
-        let caller = Caller {
-            user_ref: row.owner_ref,
-            kind: if row.agent.is_some() {
-                ActorKind::Agent
-            } else {
-                ActorKind::Token
-            },
-            token_id: Some(row.id),
-            agent: row.agent,
-            scopes,
-            groups: Vec::new(),
-            request_id: None,
-        };
+        let id = row.id;
+        let caller = token_holder(row);
         if let Some(limit) = limit {
-            let (used, seconds_left) = db::count_token_request(&self.db, row.id).await?;
+            let (used, seconds_left) = db::count_token_request(&self.db, id).await?;
             if used > limit {
                 if used == limit + 1 {
                     audit(
                         &self.db,
                         &caller,
                         "rate-limit",
-                        &format!("token:{}", row.id),
+                        &format!("token:{id}"),
                         "denied",
                         json!({"limitPerMinute": limit}),
                     )
@@ -236,6 +244,29 @@ impl AuthService {
             }
         }
         Ok(Some(caller))
+    }
+
+    /// A revoked or expired token that is still being used is refused like an unknown one, and
+    /// recorded as its holder's `authenticate` denial — at most once a minute per token, so a
+    /// runaway agent cannot flood the log. An unknown token names nobody and is not recorded.
+    async fn audit_dead_token(&self, hash: &str) -> Result<(), AppError> {
+        let Some((row, reason)) = db::dead_token(&self.db, hash).await? else {
+            return Ok(());
+        };
+        let target = format!("token:{}", row.id);
+        if db::audited_recently(&self.db, "authenticate", &target, 60).await? {
+            return Ok(());
+        }
+        audit(
+            &self.db,
+            &token_holder(row),
+            "authenticate",
+            &target,
+            "denied",
+            json!({"reason": reason}),
+        )
+        .await?;
+        Ok(())
     }
 
     /// The person a session cookie stands for, the session's idle time renewed.
