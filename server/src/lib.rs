@@ -87,6 +87,7 @@ pub fn app(state: AppState) -> Router {
         .merge(scaffolder::pages::router())
         .merge(deploy::pages::router())
         .merge(auth::pages::router())
+        .merge(auth::agents::router())
         .merge(auth::signin::router())
         .fallback(ui::not_found);
     let pages = http::with_limits(pages, server)

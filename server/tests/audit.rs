@@ -96,7 +96,7 @@ async fn each_catalog_change_is_one_event_with_its_request(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "atrium::MIGRATOR")]
-async fn refused_failed_and_dry_run_registrations_write_no_event(pool: PgPool) {
+async fn refused_failed_and_dry_run_registrations_write_no_success_event(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let outside = tempfile::tempdir().expect("tempdir");
     let stray = outside.path().join("catalog-info.yaml");
@@ -116,7 +116,11 @@ async fn refused_failed_and_dry_run_registrations_write_no_event(pool: PgPool) {
         )
         .await;
     assert_eq!(dry_run.status, StatusCode::CREATED, "{}", dry_run.body);
-    assert!(events(&app, "location.add").await.is_empty());
+    // The refusal is recorded as one (a denial), the dry run not at all.
+    let refusals = events(&app, "location.add").await;
+    assert_eq!(refusals.len(), 1, "{refusals:#?}");
+    assert_eq!(refusals[0]["outcome"], "denied");
+    assert_eq!(refusals[0]["detail"]["target"], stray.display().to_string());
 
     app.register("org.yaml").await;
     let twice = app
@@ -126,7 +130,12 @@ async fn refused_failed_and_dry_run_registrations_write_no_event(pool: PgPool) {
         )
         .await;
     assert_eq!(twice.status, StatusCode::CONFLICT);
-    assert_eq!(events(&app, "location.add").await.len(), 1);
+    let added = events(&app, "location.add").await;
+    assert_eq!(
+        added.iter().filter(|e| e["outcome"] == "success").count(),
+        1,
+        "{added:#?}"
+    );
 
     // The event is written in the change's transaction: when it cannot be written, the change is
     // not made either.

@@ -6,13 +6,23 @@ use std::collections::BTreeMap;
 
 use askama::Template;
 use askama_web::WebTemplate;
+use axum::Router;
 use axum::extract::State;
+use axum::routing::get;
 
 use super::caller::Caller;
 use super::db::{self, TokenRow};
 use super::pages::{TokenSummary, shown_time};
 use super::service::AuthService;
 use crate::error::AppError;
+
+pub fn router<S>() -> Router<S>
+where
+    AuthService: axum::extract::FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new().route("/agents", get(show_agents))
+}
 
 /// Events shown per agent.
 const RECENT: i64 = 20;

@@ -35,7 +35,6 @@ where
         .route("/settings/tokens", get(show_tokens).post(create_token))
         .route("/settings/tokens/{id}/revoke", post(revoke_token))
         .route("/audit", get(list_audit))
-        .route("/agents", get(super::agents::show_agents))
 }
 
 /// A token as the list shows it; never the token itself, which is not stored.

@@ -130,7 +130,12 @@ impl CatalogService {
             Ok(resolved) => resolved,
             // Outside the file roots or the URL allowlist: a refusal, recorded as one.
             Err(refused @ AppError::NotAllowed(_)) => {
-                let detail = json!({"type": location_type, "target": redact_url(target), "reason": refused.public_message()});
+                let shown = if location_type == "url" {
+                    redact_url(target)
+                } else {
+                    target.to_owned()
+                };
+                let detail = json!({"type": location_type, "target": shown, "reason": refused.public_message()});
                 if let Err(error) = audit(
                     &self.db,
                     caller,
