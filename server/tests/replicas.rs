@@ -481,7 +481,7 @@ async fn a_task_whose_replica_is_killed_mid_step_is_finished_by_another(pool: Pg
     let template = cluster.write(
         "template.yaml",
         &format!(
-            "apiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nmetadata:\n  name: slow\nspec:\n  owner: team-a\n  type: service\n  steps:\n    - id: register\n      action: catalog:register\n      input:\n        catalogInfoUrl: file:{}\n    - id: wait\n      action: debug:wait\n      input:\n        milliseconds: 2000\n    - id: last\n      action: debug:log\n      input:\n        message: last step ran\n",
+            "apiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nmetadata:\n  name: slow\nspec:\n  owner: team-a\n  type: service\n  steps:\n    - id: register\n      action: catalog:register\n      input:\n        catalogInfoUrl: file:{}\n    - id: wait\n      action: debug:wait\n      input:\n        milliseconds: 8000\n    - id: last\n      action: debug:log\n      input:\n        message: last step ran\n",
             registered.display()
         ),
     );
@@ -515,7 +515,8 @@ async fn a_task_whose_replica_is_killed_mid_step_is_finished_by_another(pool: Pg
     let id = created["id"].as_str().expect("task id").to_owned();
     let events = format!("/api/scaffolder/v2/tasks/{id}/events");
 
-    // Whoever claimed it is in the wait step: kill that replica.
+    // Whoever claimed it is in the wait step: kill that replica. The step waits 8 s so that a poll
+    // on a loaded machine still finds it running (with 2 s, a slow poll once saw it already done).
     let owner = cluster
         .wait_until("the task to be in its wait step", async || {
             let all = cluster.get(replicas[0], &events).await?;
