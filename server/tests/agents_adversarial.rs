@@ -12,12 +12,8 @@ use axum::http::{Method, StatusCode};
 use common::TestApp;
 use common::authz::app_with_clusters_and;
 use common::kube_fake::KubeFake;
+use common::mcp_client::{McpClient, call, connect, text};
 use common::{agent_token_for, rate_limited_agent_token, token_for};
-use rmcp::ServiceExt;
-use rmcp::model::{CallToolRequestParams, CallToolResult};
-use rmcp::service::{RoleClient, RunningService};
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -64,7 +60,7 @@ struct Suite {
     app: TestApp,
     fake: KubeFake,
     url: String,
-    agent: RunningService<RoleClient, ()>,
+    agent: McpClient,
     _server: tokio::task::JoinHandle<()>,
 }
 
@@ -124,38 +120,6 @@ async fn suite(pool: PgPool) -> Suite {
         agent,
         _server: server,
     }
-}
-
-async fn connect(url: &str, token: &str) -> RunningService<RoleClient, ()> {
-    let transport = StreamableHttpClientTransport::with_client(
-        reqwest::Client::new(),
-        StreamableHttpClientTransportConfig::with_uri(url).auth_header(token),
-    );
-    ().serve(transport).await.expect("an MCP session")
-}
-
-async fn call(
-    client: &RunningService<RoleClient, ()>,
-    tool: &str,
-    arguments: Value,
-) -> CallToolResult {
-    let Value::Object(arguments) = arguments else {
-        panic!("arguments are an object")
-    };
-    client
-        .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments))
-        .await
-        .expect("the call is answered")
-}
-
-fn text(result: &CallToolResult) -> String {
-    serde_json::to_value(&result.content)
-        .expect("content")
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c["text"].as_str().map(str::to_owned))
-        .collect()
 }
 
 /// Audit events of `actor` with `action` that are not successes.

@@ -8,13 +8,9 @@ mod common;
 use atrium::auth::policy::Policy;
 use axum::http::StatusCode;
 use common::authz::app_with_clusters_and;
+use common::mcp_client::{call, connect, text};
 use common::{TestApp, agent_token_for};
-use rmcp::ServiceExt;
-use rmcp::model::{CallToolRequestParams, CallToolResult};
-use rmcp::service::{RoleClient, RunningService};
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use serde_json::{Value, json};
+use serde_json::json;
 use sqlx::PgPool;
 
 const ALICE: &str = "user:default/alice";
@@ -72,38 +68,6 @@ async fn live(pool: PgPool) -> (TestApp, String, tokio::task::JoinHandle<()>) {
         axum::serve(listener, router).await.expect("serve");
     });
     (app, url, server)
-}
-
-async fn connect(url: &str, token: &str) -> RunningService<RoleClient, ()> {
-    let transport = StreamableHttpClientTransport::with_client(
-        reqwest::Client::new(),
-        StreamableHttpClientTransportConfig::with_uri(url).auth_header(token),
-    );
-    ().serve(transport).await.expect("an MCP session")
-}
-
-async fn call(
-    client: &RunningService<RoleClient, ()>,
-    tool: &str,
-    arguments: Value,
-) -> CallToolResult {
-    let Value::Object(arguments) = arguments else {
-        panic!("arguments are an object")
-    };
-    client
-        .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments))
-        .await
-        .expect("the call is answered")
-}
-
-fn text(result: &CallToolResult) -> String {
-    serde_json::to_value(&result.content)
-        .expect("content")
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c["text"].as_str().map(str::to_owned))
-        .collect()
 }
 
 async fn audit_count(app: &TestApp, action: &str, outcome: &str, actor: &str) -> i64 {

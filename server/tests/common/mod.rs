@@ -7,6 +7,7 @@ pub mod authz;
 pub mod git;
 pub mod github_fake;
 pub mod kube_fake;
+pub mod mcp_client;
 
 use std::path::{Path, PathBuf};
 
