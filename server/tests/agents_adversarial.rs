@@ -477,7 +477,7 @@ async fn an_agent_cannot_reach_past_its_token(pool: PgPool) {
     );
     assert!(!refusals(app, "agent:chatty", "rate-limit").await.is_empty());
     // 29-30. Out of the task's workspace, through a path parameter: the step fails, nothing outside
-    // is touched.
+    // is touched, and the attempt is audited as the agent's denial.
     let outside = tempfile::tempdir().expect("tempdir");
     let victim = outside.path().join("keep.txt");
     std::fs::write(&victim, "keep").expect("victim");
@@ -502,6 +502,16 @@ async fn an_agent_cannot_reach_past_its_token(pool: PgPool) {
         assert!(
             victim.exists(),
             "{path} deleted a file outside the workspace"
+        );
+    }
+    let escapes = refusals(app, AGENT, "scaffolder.workspace").await;
+    assert_eq!(escapes.len(), 2, "{escapes:?}");
+    for escape in &escapes {
+        assert_eq!(escape["outcome"], "denied");
+        let reason = escape["detail"]["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.contains("fs:delete") && reason.contains("workspace"),
+            "{reason}"
         );
     }
     // 31-32. Revoked or expired: refused at once, and recorded as the agent's.

@@ -161,13 +161,34 @@ async fn an_agent_lists_and_calls_the_tools_within_its_token(pool: PgPool) {
     assert_eq!(model["deployments"], json!([]));
     let kinds = call(&client, "describe_catalog", json!({})).await;
     let kinds = kinds.structured_content.expect("kinds");
-    assert!(
+    let kind = |name: &str| {
         kinds["kinds"]
             .as_array()
             .expect("kinds")
-            .contains(&json!({"kind": "Component", "count": 1})),
-        "{kinds}"
+            .iter()
+            .find(|k| k["kind"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} is not described: {kinds}"))
+    };
+    // What an agent needs to write or query an entity: the counts it may see, and each spec field.
+    let component = kind("Component");
+    assert_eq!(component["count"], 1, "{component}");
+    assert_eq!(component["apiVersions"][0], "backstage.io/v1alpha1");
+    assert_eq!(
+        component["spec"]["owner"],
+        json!({"type": "entityRef", "defaultKind": "Group", "required": true})
     );
+    assert_eq!(component["spec"]["system"]["required"], false);
+    let model = kind("Model");
+    assert_eq!(model["count"], 1);
+    assert_eq!(model["apiVersions"], json!(["atrium.dev/v1alpha1"]));
+    assert!(
+        model["spec"]["versions"]["type"]
+            .as_str()
+            .is_some_and(|t| t.contains("uri")),
+        "{model}"
+    );
+    assert!(kinds["metadata"]["name"].is_string());
     let templates = call(&client, "list_templates", json!({})).await;
     let templates = templates.structured_content.expect("templates");
     assert_eq!(

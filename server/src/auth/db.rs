@@ -245,17 +245,28 @@ pub async fn token(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Tok
     row.map(|r| token_row(&r)).transpose()
 }
 
-/// Tokens made by `created_by` (all tokens when `None`), newest first.
-pub async fn list_tokens(
-    db: impl PgExecutor<'_>,
-    created_by: Option<&str>,
-) -> sqlx::Result<Vec<TokenRow>> {
+/// Whose tokens a list shows.
+pub enum TokensOf<'a> {
+    /// Every token (admins).
+    All,
+    /// Tokens `user_ref` made, and the agent tokens owned by a group in `groups`.
+    Person {
+        user_ref: &'a str,
+        groups: &'a [String],
+    },
+}
+
+/// Tokens as `of` says, newest first.
+pub async fn list_tokens(db: impl PgExecutor<'_>, of: TokensOf<'_>) -> sqlx::Result<Vec<TokenRow>> {
     let mut query = QueryBuilder::<Postgres>::new("select ");
     query.push(TOKEN_COLUMNS).push(" from api_token");
-    if let Some(created_by) = created_by {
+    if let TokensOf::Person { user_ref, groups } = of {
         query
             .push(" where created_by = ")
-            .push_bind(created_by.to_owned());
+            .push_bind(user_ref.to_owned())
+            .push(" or owner_ref = any(")
+            .push_bind(groups.to_vec())
+            .push(")");
     }
     query.push(" order by created_at desc, id limit 500");
     query
@@ -265,6 +276,27 @@ pub async fn list_tokens(
         .iter()
         .map(token_row)
         .collect()
+}
+
+/// Whom an agent already acts for: the owner of its earlier tokens (revoked or expired ones too, so
+/// that an agent's name names one identity for as long as its records are kept).
+pub async fn agent_owner(db: impl PgExecutor<'_>, agent: &str) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar(
+        "select owner_ref from api_token where lower(agent) = lower($1) order by created_at limit 1",
+    )
+    .bind(agent)
+    .fetch_optional(db)
+    .await
+}
+
+/// Whether the catalog holds the entity `key` (`kind:namespace/name`, lower case).
+pub async fn entity_exists(db: impl PgExecutor<'_>, key: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "select exists (select 1 from entity where entity_key = $1 and final is not null)",
+    )
+    .bind(key)
+    .fetch_one(db)
+    .await
 }
 
 /// Revokes a token; false when it was already revoked or does not exist.

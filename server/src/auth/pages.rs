@@ -44,6 +44,8 @@ pub struct TokenSummary {
     pub prefix: String,
     pub scopes: String,
     pub agent: String,
+    /// Whom the token acts for.
+    pub owner: String,
     pub created_at: String,
     pub expires_at: String,
     pub last_used_at: String,
@@ -58,6 +60,7 @@ impl TokenSummary {
             prefix: row.prefix.clone(),
             scopes: row.scopes.join(", "),
             agent: row.agent.clone().unwrap_or_default(),
+            owner: row.owner_ref.clone(),
             created_at: shown_time(&row.created_at),
             expires_at: shown_time(&row.expires_at),
             last_used_at: row
@@ -83,6 +86,11 @@ pub fn shown_time(stored: &str) -> String {
         .to_owned()
 }
 
+pub struct OwnerOption {
+    pub value: String,
+    pub selected: bool,
+}
+
 pub struct ScopeOption {
     pub value: &'static str,
     pub checked: bool,
@@ -97,6 +105,8 @@ pub struct TokenFormValues {
     pub expires_in_days: String,
     pub agent: String,
     pub rate_limit: String,
+    /// Empty: the maker; else a group's ref.
+    pub owner: String,
 }
 
 /// Messages shown next to the create form's fields (empty: no problem).
@@ -107,6 +117,7 @@ pub struct TokenFormErrors {
     pub expires_in_days: String,
     pub agent: String,
     pub rate_limit: String,
+    pub owner: String,
     /// A problem with the request as a whole.
     pub form: String,
 }
@@ -119,6 +130,7 @@ impl TokenFormErrors {
             &self.expires_in_days,
             &self.agent,
             &self.rate_limit,
+            &self.owner,
         ]
         .iter()
         .filter(|e| !e.is_empty())
@@ -144,6 +156,8 @@ pub struct TokensPage {
     /// People and admins make tokens; a token or an agent may not.
     can_create: bool,
     scope_options: Vec<ScopeOption>,
+    /// The groups an agent's token may act for: the maker's own.
+    owner_options: Vec<OwnerOption>,
     form: TokenFormValues,
     errors: TokenFormErrors,
     field_errors: usize,
@@ -169,7 +183,19 @@ impl TokensPage {
                 checked: form.scopes.iter().any(|s| s == value),
             })
             .collect();
+        let owner_options = if caller.is_person() {
+            auth.groups_of(&caller.user_ref).await?
+        } else {
+            Vec::new()
+        }
+        .into_iter()
+        .map(|group| OwnerOption {
+            selected: form.owner == group,
+            value: group,
+        })
+        .collect();
         Ok(Self {
+            owner_options,
             user_ref: caller.actor(),
             tokens: tokens.iter().map(TokenSummary::of).collect(),
             can_create: caller.is_person() || caller.is_admin(),
@@ -205,6 +231,7 @@ impl TokenFormValues {
                 "expiresInDays" => form.expires_in_days = value,
                 "agent" => form.agent = value,
                 "rateLimitPerMinute" => form.rate_limit = value,
+                "owner" => form.owner = value,
                 _ => {}
             }
         }
@@ -244,12 +271,14 @@ impl TokenFormValues {
             .map(str::to_owned)
             .collect();
         let agent = self.agent.trim();
+        let owner = self.owner.trim();
         (errors.count() == 0).then(|| TokenRequest {
             name: self.name.clone(),
             scopes,
             expires_in_days,
             agent: (!agent.is_empty()).then(|| agent.to_owned()),
             rate_limit_per_minute,
+            owner: (!owner.is_empty()).then(|| owner.to_owned()),
         })
     }
 }
@@ -301,6 +330,7 @@ pub async fn create_token(
                 (_, Some("expiresInDays")) => errors.expires_in_days = message,
                 (_, Some("agent")) => errors.agent = message,
                 (_, Some("rateLimitPerMinute")) => errors.rate_limit = message,
+                (_, Some("owner")) => errors.owner = message,
                 // With a valid form, a person is refused only a scope wider than their own.
                 (AppError::NotAllowed(_), _) if caller.is_person() || caller.is_admin() => {
                     errors.scopes = message;

@@ -97,6 +97,10 @@ pub struct TokenRequest {
     /// Requests a minute the token may make (agents); none when unset.
     #[serde(default)]
     pub rate_limit_per_minute: Option<u32>,
+    /// For an agent token: the group it acts for (`group:default/ml-platform`, or a group's name),
+    /// instead of its maker. The maker must be a member of the group (or an admin).
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 impl AuthService {
@@ -139,7 +143,7 @@ impl AuthService {
             groups: Vec::new(),
             request_id: None,
         };
-        caller.groups = db::groups_of(&self.db, &caller.user_ref).await?;
+        caller.groups = self.groups_of(&caller.user_ref).await?;
         let mut target = Target::default();
         if let Some(raw) = question.target {
             let key = ref_key(raw, "");
@@ -180,9 +184,18 @@ impl AuthService {
     /// Fills in the caller's groups from the catalog, when the policy looks at groups at all.
     pub async fn with_groups(&self, mut caller: Caller) -> Result<Caller, sqlx::Error> {
         if self.policy.uses_groups() {
-            caller.groups = db::groups_of(&self.db, &caller.user_ref).await?;
+            caller.groups = self.groups_of(&caller.user_ref).await?;
         }
         Ok(caller)
+    }
+
+    /// The groups `user_ref` acts with: a user's direct `memberOf` groups; for a group (the owner of
+    /// a group's agent token), the group itself.
+    pub async fn groups_of(&self, user_ref: &str) -> Result<Vec<String>, sqlx::Error> {
+        if user_ref.starts_with("group:") {
+            return Ok(vec![user_ref.to_owned()]);
+        }
+        db::groups_of(&self.db, user_ref).await
     }
 
     pub fn config(&self) -> &AuthConfig {
@@ -463,6 +476,7 @@ impl AuthService {
                 });
             }
         }
+        let owner = self.token_owner(caller, request).await?;
         if request.rate_limit_per_minute == Some(0) {
             return Err(AppError::InvalidField {
                 field: "rateLimitPerMinute".to_owned(),
@@ -484,7 +498,7 @@ impl AuthService {
                 token_hash: &token::hash(&raw),
                 prefix: &token::display_prefix(&raw),
                 name,
-                owner_ref: &caller.user_ref,
+                owner_ref: &owner,
                 agent: request.agent.as_deref(),
                 scopes: &scope_strings,
                 created_by: &caller.user_ref,
@@ -499,7 +513,7 @@ impl AuthService {
             "token.create",
             &format!("token:{id}"),
             "success",
-            json!({"name": name, "scopes": scope_strings, "agent": request.agent, "expiresInDays": request.expires_in_days}),
+            json!({"name": name, "scopes": scope_strings, "agent": request.agent, "owner": owner, "expiresInDays": request.expires_in_days}),
         )
         .await?;
         tx.commit().await?;
@@ -507,6 +521,68 @@ impl AuthService {
             .await?
             .ok_or_else(|| anyhow::anyhow!("the new token vanished"))?;
         Ok((raw, row))
+    }
+
+    /// Whom a new token acts for: its maker, or for an agent token the group named in `owner`, which
+    /// the maker must belong to (directly; admins may name any group in the catalog). An agent's name
+    /// stays with the owner of its first token: another owner's token for the same name is refused,
+    /// so `agent:<name>` in tasks, deployments and the audit log always means the same agent.
+    async fn token_owner(
+        &self,
+        caller: &Caller,
+        request: &TokenRequest,
+    ) -> Result<String, AppError> {
+        let owner = match request.owner.as_deref().map(str::trim) {
+            None | Some("") => caller.user_ref.clone(),
+            Some(raw) => {
+                let invalid = |message: String| AppError::InvalidField {
+                    field: "owner".to_owned(),
+                    message,
+                };
+                if request.agent.is_none() {
+                    return Err(invalid(
+                        "only an agent's token may be owned by a group; name the agent".to_owned(),
+                    ));
+                }
+                let group = ref_key(raw, "group");
+                if !group.starts_with("group:") {
+                    return Err(invalid(format!(
+                        "owner `{raw}` is not a group; give a group's ref (group:default/ml-platform)"
+                    )));
+                }
+                let member = self
+                    .groups_of(&caller.user_ref)
+                    .await?
+                    .iter()
+                    .any(|g| *g == group);
+                if !member && !caller.is_admin() {
+                    return Err(self
+                        .deny(
+                            caller,
+                            "token.create",
+                            &group,
+                            "only a member of a group may make a token for it",
+                        )
+                        .await);
+                }
+                if !member && !db::entity_exists(&self.db, &group).await? {
+                    return Err(invalid(format!("there is no group {group} in the catalog")));
+                }
+                group
+            }
+        };
+        if let Some(agent) = &request.agent
+            && let Some(existing) = db::agent_owner(&self.db, agent).await?
+            && existing != owner
+        {
+            return Err(AppError::InvalidField {
+                field: "agent".to_owned(),
+                message: format!(
+                    "agent `{agent}` already acts for {existing}; choose another name, or ask them for a token"
+                ),
+            });
+        }
+        Ok(owner)
     }
 
     /// A token for the command line's bootstrap (`atrium token create`): no caller to check.
@@ -532,25 +608,46 @@ impl AuthService {
             expires_in_days: days,
             agent: None,
             rate_limit_per_minute: None,
+            owner: None,
         };
         Ok(self.create_token(&system, &request).await?.0)
     }
 
-    /// The caller's tokens (every token, for an admin asking for all).
+    /// The caller's tokens: those they made, and those owned by them or by one of their groups (a
+    /// team's agents stay manageable when their maker leaves). Every token, for an admin asking.
     pub async fn tokens(&self, caller: &Caller, all: bool) -> Result<Vec<TokenRow>, AppError> {
         if all {
             caller.require(&Scope::Admin)?;
-            return Ok(db::list_tokens(&self.db, None).await?);
+            return Ok(db::list_tokens(&self.db, db::TokensOf::All).await?);
         }
-        Ok(db::list_tokens(&self.db, Some(&caller.user_ref)).await?)
+        // A token or an agent sees only the tokens its maker made; ownership rights are people's.
+        let groups = if caller.is_person() {
+            self.groups_of(&caller.user_ref).await?
+        } else {
+            Vec::new()
+        };
+        let of = db::TokensOf::Person {
+            user_ref: &caller.user_ref,
+            groups: &groups,
+        };
+        Ok(db::list_tokens(&self.db, of).await?)
     }
 
-    /// Revokes a token the caller made (any token, for an admin). Effective at the next request.
+    /// Revokes a token the caller made or that they or their group own (any token, for an admin).
+    /// Effective at the next request.
     pub async fn revoke_token(&self, caller: &Caller, id: Uuid) -> Result<TokenRow, AppError> {
         let row = db::token(&self.db, id)
             .await?
             .ok_or_else(|| AppError::not_found(format!("Token {id} does not exist")))?;
-        if row.created_by != caller.user_ref && !caller.is_admin() {
+        let theirs = row.created_by == caller.user_ref
+            || (caller.is_person() && row.owner_ref == caller.user_ref)
+            || (caller.is_person()
+                && row.owner_ref.starts_with("group:")
+                && self
+                    .groups_of(&caller.user_ref)
+                    .await?
+                    .contains(&row.owner_ref));
+        if !theirs && !caller.is_admin() {
             // Someone else's token: as if it did not exist.
             self.deny(
                 caller,

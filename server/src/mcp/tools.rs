@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::auth::{Caller, Scope};
 use crate::catalog::db::{EntityQuery, FullText, OrderField};
 use crate::catalog::filter::{Filter, parse_filter_params};
+use crate::catalog::model::kind_schemas;
 use crate::catalog::model::refs::{EntityRef, RefDefaults};
 use crate::catalog::service::parse_stored;
 use crate::deploy::api::deployment_json;
@@ -70,7 +71,7 @@ const TOOLS: &[Definition] = &[
     Definition {
         name: "describe_catalog",
         title: "Describe the catalog model",
-        description: "The kinds in the catalog with how many entities of each you may see, and the fields filters can use.",
+        description: "The catalog model: every kind with its apiVersions, its spec fields (required or not, their shapes, the kind an entity reference defaults to) and how many entities of it you may see; the metadata fields; and the fields filters can use.",
         effect: Effect::Read,
         input: || json!({"type": "object", "properties": {}, "additionalProperties": false}),
     },
@@ -293,15 +294,31 @@ async fn get_entity(
 
 async fn describe_catalog(state: &AppState, caller: &Caller) -> Result<Value, AppError> {
     caller.require(&Scope::CatalogRead)?;
-    let kinds: Vec<Value> = state
-        .catalog
-        .kind_counts(caller)
-        .await?
-        .iter()
-        .map(|row| json!({"kind": row.value, "count": row.count}))
+    let counts = state.catalog.kind_counts(caller).await?;
+    // Every kind the catalog accepts, with what its spec holds and how many of it the caller sees.
+    let kinds: Vec<Value> = kind_schemas()
+        .into_iter()
+        .map(|mut kind| {
+            let name = kind["kind"].as_str().unwrap_or_default().to_owned();
+            kind["count"] = json!(
+                counts
+                    .iter()
+                    .find(|row| row.value.eq_ignore_ascii_case(&name))
+                    .map_or(0, |row| row.count)
+            );
+            kind
+        })
         .collect();
     Ok(json!({
         "kinds": kinds,
+        "metadata": {
+            "name": "string, required: [a-z0-9A-Z] with -_. inside, at most 63 characters",
+            "namespace": "string, default `default`",
+            "title": "string", "description": "string",
+            "labels": "object of strings", "annotations": "object of strings",
+            "tags": "string[]: [a-z0-9:+#] with - inside, at most 63 characters",
+            "links": "list of {url, title, icon, type}"
+        },
         "filterFields": [
             "kind", "metadata.name", "metadata.namespace", "metadata.tags", "metadata.annotations.<key>",
             "spec.type", "spec.lifecycle", "spec.owner", "spec.system", "relations.ownedby",

@@ -93,6 +93,7 @@ async fn token_with(
         expires_in_days: 1,
         agent: agent.map(str::to_owned),
         rate_limit_per_minute,
+        owner: None,
     };
     state
         .auth
@@ -231,10 +232,34 @@ impl TestApp {
         uri: &str,
         body: Option<Value>,
     ) -> Response {
+        let credentials = (header::AUTHORIZATION, format!("Bearer {token}"));
+        self.request_with(credentials, method, uri, body).await
+    }
+
+    /// A request in a signed-in person's session (`AuthService::sign_in`'s id) instead of a token.
+    pub async fn request_in_session(
+        &self,
+        session: &str,
+        method: Method,
+        uri: &str,
+        body: Option<Value>,
+    ) -> Response {
+        let cookie = format!("{}={session}", atrium::auth::middleware::SESSION_COOKIE);
+        self.request_with((header::COOKIE, cookie), method, uri, body)
+            .await
+    }
+
+    async fn request_with(
+        &self,
+        (name, value): (header::HeaderName, String),
+        method: Method,
+        uri: &str,
+        body: Option<Value>,
+    ) -> Response {
         let mut builder = Request::builder()
             .method(method)
             .uri(uri)
-            .header(header::AUTHORIZATION, format!("Bearer {token}"));
+            .header(name, value);
         let body = match body {
             Some(json) => {
                 builder = builder.header(header::CONTENT_TYPE, "application/json");
@@ -284,8 +309,10 @@ impl TestApp {
         &self,
         mut request: Request<Body>,
     ) -> (StatusCode, axum::http::HeaderMap, axum::body::Bytes) {
+        // A request with credentials of its own (a token, a session cookie) goes as that caller.
         if let Some(token) = &self.token
             && !request.headers().contains_key(header::AUTHORIZATION)
+            && !request.headers().contains_key(header::COOKIE)
         {
             request.headers_mut().insert(
                 header::AUTHORIZATION,

@@ -40,7 +40,7 @@ pub use relations::{
     RELATION_PROVIDES_API, RELATION_TYPES, Relation, derive_relations,
 };
 pub use validate::{
-    FieldError, SERVER_OWNED_ANNOTATIONS, accepted_api_versions, validate_entity,
+    FieldError, SERVER_OWNED_ANNOTATIONS, accepted_api_versions, kind_schemas, validate_entity,
     validate_entity_from_file,
 };
 

@@ -318,7 +318,7 @@ fn literal_braces(pattern: &str) -> String {
 /// A refused path is the input's fault; an I/O failure is the action's.
 fn refused(id: &str, what: &str, error: PathError) -> ActionError {
     match error {
-        PathError::Outside { .. } => ActionError::input(format!("{id}: {what}: {error}")),
+        PathError::Outside { .. } => ActionError::Outside(format!("{id}: {what}: {error}")),
         PathError::Io { .. } => ActionError::failed(format!("{id}: {what}: {error}")),
     }
 }
@@ -332,6 +332,7 @@ impl WithHint for ActionError {
         match self {
             Self::Input(m) => Self::Input(m + hint),
             Self::Failed(m) => Self::Failed(m + hint),
+            Self::Outside(m) => Self::Outside(m + hint),
             other @ Self::Path(_) => other,
         }
     }

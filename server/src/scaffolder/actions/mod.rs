@@ -85,6 +85,10 @@ pub enum ActionError {
     Input(String),
     #[error(transparent)]
     Path(#[from] PathError),
+    /// A path that leads out of the task's workspace, said with where it was met. Besides failing the
+    /// step it is audited as a denial: a template's parameters were used to try to escape.
+    #[error("{0}")]
+    Outside(String),
     /// The action ran and failed (a push was refused, a repository exists, ...).
     #[error("{0}")]
     Failed(String),
@@ -97,6 +101,14 @@ impl ActionError {
 
     pub fn failed(message: impl Into<String>) -> Self {
         Self::Failed(message.into())
+    }
+
+    /// Whether the action was refused a path outside the workspace.
+    pub fn is_escape(&self) -> bool {
+        matches!(
+            self,
+            Self::Outside(_) | Self::Path(PathError::Outside { .. })
+        )
     }
 }
 

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use super::redact::Redactor;
 use crate::auth::Caller;
 use crate::auth::policy::Target;
-use crate::auth::service::audit_refusal;
+use crate::auth::service::{audit, audit_refusal};
 use crate::scaffolder::actions::registry::ActionRegistry;
 use crate::scaffolder::actions::{Action, ActionContext, ActionServices};
 use crate::scaffolder::expr::Expressions;
@@ -320,6 +320,12 @@ impl Run<'_> {
                 .log(json!({"stepId": step.id, "message": self.redactor.text(&line)}))
                 .await?;
         }
+        if let Err(error) = &result
+            && error.is_escape()
+        {
+            self.audit_escape(step, &caller, &self.redactor.text(&error.to_string()))
+                .await;
+        }
         Ok(result.map_err(|error| format!("step {} ({}) failed: {error}", step.id, step.action)))
     }
 }
@@ -363,6 +369,26 @@ impl Run<'_> {
             step.action,
             decision.explain()
         ))
+    }
+
+    /// Records a step refused a path out of the workspace as a denial of the task's creator
+    /// (`scaffolder.workspace`), so an agent probing for an escape shows in the audit log and on
+    /// `/agents`, not only in its task's log. A failure to record it is logged; the step fails anyway.
+    async fn audit_escape(&self, step: &Step, caller: &Caller, reason: &str) {
+        let detail = json!({"step": step.id, "action": step.action, "reason": reason});
+        let target = format!("task:{}", self.task_id);
+        if let Err(error) = audit(
+            &self.services.db,
+            caller,
+            "scaffolder.workspace",
+            &target,
+            "denied",
+            detail,
+        )
+        .await
+        {
+            tracing::error!(%error, "could not write an audit event");
+        }
     }
 }
 

@@ -98,7 +98,10 @@ pub(super) const KINDS: &[KindRule] = &[
         api_versions: BACKSTAGE_V1,
         fields: &[
             req("type", Shape::Str),
-            opt("profile", Shape::Custom(specs::group_profile)),
+            opt(
+                "profile",
+                Shape::Custom(specs::group_profile, "object {displayName, email, picture}"),
+            ),
             opt("parent", Shape::Ref(GROUP)),
             // Required but may be empty: Backstage wants the hierarchy stated on both sides.
             req("children", Shape::RefList(GROUP)),
@@ -110,7 +113,10 @@ pub(super) const KINDS: &[KindRule] = &[
         kind: "User",
         api_versions: BACKSTAGE_V1,
         fields: &[
-            opt("profile", Shape::Custom(specs::user_profile)),
+            opt(
+                "profile",
+                Shape::Custom(specs::user_profile, "object {displayName, email, picture}"),
+            ),
             opt("memberOf", Shape::RefList(GROUP)),
         ],
         extra: None,
@@ -133,11 +139,29 @@ pub(super) const KINDS: &[KindRule] = &[
             req("type", Shape::Str),
             opt("owner", Shape::Ref(GROUP)),
             opt("lifecycle", Shape::Str),
-            opt("parameters", Shape::Custom(specs::template_parameters)),
+            opt(
+                "parameters",
+                Shape::Custom(
+                    specs::template_parameters,
+                    "JSON Schema object, or a list of them (one per form page)",
+                ),
+            ),
             opt("secrets", Shape::Object),
             opt("presentation", Shape::Object),
-            req("steps", Shape::Custom(specs::template_steps)),
-            opt("output", Shape::Custom(specs::template_output)),
+            req(
+                "steps",
+                Shape::Custom(
+                    specs::template_steps,
+                    "list of {id, name, action, input, if, each}",
+                ),
+            ),
+            opt(
+                "output",
+                Shape::Custom(
+                    specs::template_output,
+                    "object {links: [{title, url, entityRef, icon}], text: [{title, content}], ...}",
+                ),
+            ),
         ],
         extra: None,
     },
@@ -163,10 +187,22 @@ pub(super) const KINDS: &[KindRule] = &[
             req("lifecycle", Shape::Str),
             opt("system", Shape::Ref(SYSTEM)),
             opt("provider", Shape::Str),
-            opt("license", Shape::Custom(models::spdx_license)),
+            opt(
+                "license",
+                Shape::Custom(
+                    models::spdx_license,
+                    "SPDX license expression (Apache-2.0, MIT OR Apache-2.0, ...)",
+                ),
+            ),
             opt("tasks", Shape::StrList),
             opt("format", Shape::Str),
-            opt("versions", Shape::Custom(models::model_versions)),
+            opt(
+                "versions",
+                Shape::Custom(
+                    models::model_versions,
+                    "list of {name, uri, aliases, metrics, ...}; name and uri required, names and aliases unique",
+                ),
+            ),
             // Defaults to Model so `dependsOn: [llama-3-base]` names a base model; datasets and
             // other kinds are written with their kind (`resource:imagenet`).
             opt("dependsOn", Shape::RefList(Some("Model"))),
@@ -174,6 +210,59 @@ pub(super) const KINDS: &[KindRule] = &[
         extra: None,
     },
 ];
+
+/// What each accepted kind's `spec` holds, from the same table the checks use, for readers that
+/// write or query entities without the docs at hand (the MCP `describe_catalog` tool): per kind its
+/// apiVersions and each spec field with whether it is required and its shape. Extra spec fields are
+/// allowed, as the module doc says.
+pub fn kind_schemas() -> Vec<Value> {
+    KINDS
+        .iter()
+        .map(|rule| {
+            let fields: Map<String, Value> = rule
+                .fields
+                .iter()
+                .map(|field| {
+                    let mut shape = describe_shape(field.shape);
+                    shape.insert("required".to_owned(), Value::Bool(field.required));
+                    (field.name.to_owned(), Value::Object(shape))
+                })
+                .collect();
+            serde_json::json!({
+                "kind": rule.kind,
+                "apiVersions": rule.api_versions,
+                "spec": fields,
+            })
+        })
+        .collect()
+}
+
+fn describe_shape(shape: Shape) -> Map<String, Value> {
+    let mut out = Map::new();
+    let mut put = |key: &str, value: Value| {
+        out.insert(key.to_owned(), value);
+    };
+    match shape {
+        Shape::Str => put("type", "string".into()),
+        Shape::StrList => put("type", "string[]".into()),
+        Shape::Ref(kind) | Shape::RefList(kind) => {
+            let list = matches!(shape, Shape::RefList(_));
+            put(
+                "type",
+                if list { "entityRef[]" } else { "entityRef" }.into(),
+            );
+            // Without a default kind a reference must say its kind (`resource:db`).
+            put("defaultKind", kind.map_or(Value::Null, Value::from));
+        }
+        Shape::Enum(values) => {
+            put("type", "string".into());
+            put("enum", values.to_vec().into());
+        }
+        Shape::Object => put("type", "object".into()),
+        Shape::Custom(_, shape) => put("type", shape.into()),
+    }
+    out
+}
 
 /// The apiVersions a kind accepts, or `None` for a kind Atrium does not know. Kind names are
 /// case-sensitive, as in Backstage.

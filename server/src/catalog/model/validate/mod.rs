@@ -19,7 +19,7 @@ use rules::{
     EXPECT_PREFIX_SUFFIX, EXPECT_STRING, EXPECT_TAG, invalid, join, missing, wrong_type,
 };
 
-pub use kinds::accepted_api_versions;
+pub use kinds::{accepted_api_versions, kind_schemas};
 
 /// One problem with an entity.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

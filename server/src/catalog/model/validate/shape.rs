@@ -24,8 +24,9 @@ pub(super) enum Shape {
     Enum(&'static [&'static str]),
     /// Any object.
     Object,
-    /// A rule of its own, given the field's path and value.
-    Custom(fn(&str, &Value, &mut Vec<FieldError>)),
+    /// A rule of its own, given the field's path and value, and the shape it wants in a few words
+    /// (for the kinds' descriptions).
+    Custom(fn(&str, &Value, &mut Vec<FieldError>), &'static str),
 }
 
 #[derive(Clone, Copy)]
@@ -78,7 +79,7 @@ pub(super) fn check_fields(
             Shape::Object => {
                 check_object(&p, v, errs);
             }
-            Shape::Custom(check) => check(&p, v, errs),
+            Shape::Custom(check, _) => check(&p, v, errs),
         }
     }
 }

@@ -162,7 +162,13 @@ pub(super) fn ai_resource_by_type(
         opt("disciplines", Shape::StrList),
         req("category", Shape::Str),
         req("rationale", Shape::Str),
-        opt("activation", Shape::Custom(rule_activation)),
+        opt(
+            "activation",
+            Shape::Custom(
+                rule_activation,
+                "list of {harness: claude|cursor|codex, ...}",
+            ),
+        ),
     ];
     const PLUGIN: &[Field] = &[
         req("skills", Shape::RefList(AI)),
@@ -188,7 +194,10 @@ pub(super) fn ai_resource_by_type(
 /// every other type needs a `definition`.
 pub(super) fn api_by_type(spec: &Map<String, Value>, namespace: &str, errs: &mut Vec<FieldError>) {
     const DEFINITION: &[Field] = &[req("definition", Shape::Str)];
-    const MCP_SERVER: &[Field] = &[req("remotes", Shape::Custom(mcp_remotes))];
+    const MCP_SERVER: &[Field] = &[req(
+        "remotes",
+        Shape::Custom(mcp_remotes, "list of {type, url} (at least one)"),
+    )];
     let fields = match spec.get("type").and_then(Value::as_str) {
         Some("mcp-server") => MCP_SERVER,
         _ => DEFINITION,
