@@ -223,6 +223,23 @@ describe('listActions', () => {
   });
 });
 
+describe('listTemplatingExtensions', () => {
+  test("lists Backstage's filters with their schemas and examples, and no globals", async () => {
+    const extensions = await client.listTemplatingExtensions();
+    assert.deepEqual(
+      Object.keys(extensions.filters).sort(),
+      ['parseEntityRef', 'parseRepoUrl', 'pick', 'projectSlug'],
+    );
+    for (const [name, filter] of Object.entries(extensions.filters)) {
+      assert.ok(filter.description, `${name} is described`);
+      assert.equal(typeof filter.schema?.output, 'object', `${name} says what it gives`);
+      assert.ok(filter.examples.length > 0, `${name} has an example`);
+    }
+    assert.deepEqual(extensions.filters.parseEntityRef.schema.output.required, ['kind', 'namespace', 'name']);
+    assert.deepEqual(extensions.globals, { functions: {}, values: {} });
+  });
+});
+
 describe('getTemplateParameterSchema', () => {
   test('answers the title and one step per parameter page, with its schema', async () => {
     const schema = await client.getTemplateParameterSchema('template:default/hello-service');

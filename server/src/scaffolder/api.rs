@@ -46,6 +46,7 @@ where
         .route("/v2/tasks/{id}/retry", post(retry_task))
         .route("/v2/dry-run", post(dry_run))
         .route("/v2/actions", get(list_actions))
+        .route("/v2/templating-extensions", get(templating_extensions))
         .route(
             "/v2/templates/{namespace}/{kind}/{name}/parameter-schema",
             get(parameter_schema),
@@ -360,6 +361,11 @@ fn invalid_values(errors: &[super::params::ParameterError]) -> Response {
 
 async fn list_actions(State(scaffolder): State<ScaffolderService>) -> Json<Value> {
     Json(scaffolder.actions().describe())
+}
+
+/// The filters and globals template expressions may call (Backstage's four filters).
+async fn templating_extensions() -> Json<Value> {
+    Json(super::expr::templating_extensions())
 }
 
 async fn parameter_schema(

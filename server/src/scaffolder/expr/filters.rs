@@ -35,6 +35,78 @@ pub(crate) fn register(env: &mut Environment<'static>, cookiecutter: bool) {
     env.add_filter("__js_iter", js_iter);
 }
 
+/// `GET /v2/templating-extensions`: Backstage's own filters as its scaffolder lists them (name,
+/// description, JSON Schemas of input, arguments and output, examples), so that template editors and
+/// agents can see what expressions may call. The Nunjucks built-ins are not listed, as in Backstage;
+/// Atrium registers no globals.
+pub fn templating_extensions() -> serde_json::Value {
+    let entity_ref = serde_json::json!({
+        "type": "object",
+        "required": ["kind", "namespace", "name"],
+        "properties": {
+            "kind": {"type": "string"}, "namespace": {"type": "string"}, "name": {"type": "string"}
+        }
+    });
+    let repo_url = serde_json::json!({
+        "type": "string",
+        "description": "A RepoUrlPicker value: host?owner=...&repo=... (or organization, workspace, project)"
+    });
+    serde_json::json!({
+        "filters": {
+            "parseRepoUrl": {
+                "description": "Splits a repository URL from the RepoUrlPicker into its parts.",
+                "schema": {
+                    "input": repo_url,
+                    "output": {"type": "object", "required": ["host", "repo"], "properties": {
+                        "host": {"type": "string"}, "owner": {"type": "string"},
+                        "repo": {"type": "string"}, "organization": {"type": "string"},
+                        "workspace": {"type": "string"}, "project": {"type": "string"}
+                    }}
+                },
+                "examples": [{
+                    "description": "The owner of the repository",
+                    "example": "${{ parameters.repoUrl | parseRepoUrl | pick('owner') }}",
+                    "notes": "github.com?owner=acme&repo=shop gives acme"
+                }]
+            },
+            "projectSlug": {
+                "description": "The owner/repo slug of a repository URL from the RepoUrlPicker.",
+                "schema": {"input": repo_url, "output": {"type": "string"}},
+                "examples": [{
+                    "example": "${{ parameters.repoUrl | projectSlug }}",
+                    "notes": "github.com?owner=acme&repo=shop gives acme/shop"
+                }]
+            },
+            "parseEntityRef": {
+                "description": "Splits an entity reference into kind, namespace and name, with optional defaults for the parts it leaves out.",
+                "schema": {
+                    "input": {"type": "string"},
+                    "arguments": [{"type": "object", "properties": {
+                        "defaultKind": {"type": "string"}, "defaultNamespace": {"type": "string"}
+                    }}],
+                    "output": entity_ref
+                },
+                "examples": [
+                    {"example": "${{ parameters.owner | parseEntityRef }}",
+                     "notes": "group:default/team-a gives {kind: group, namespace: default, name: team-a}"},
+                    {"example": "${{ parameters.owner | parseEntityRef({ defaultKind: 'group' }) | pick('name') }}",
+                     "notes": "team-a gives team-a"}
+                ]
+            },
+            "pick": {
+                "description": "One property of an object, by name or dotted path; undefined when it is missing.",
+                "schema": {
+                    "input": {"type": "object"},
+                    "arguments": [{"type": "string"}],
+                    "output": {}
+                },
+                "examples": [{"example": "${{ parameters.owner | parseEntityRef | pick('name') }}"}]
+            }
+        },
+        "globals": {"functions": {}, "values": {}}
+    })
+}
+
 fn invalid(message: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidOperation, message.into())
 }

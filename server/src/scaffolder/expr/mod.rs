@@ -22,6 +22,8 @@ mod filters;
 mod js;
 mod scan;
 
+pub use filters::templating_extensions;
+
 use std::io;
 use std::sync::Arc;
 

@@ -218,3 +218,37 @@ fn engine_is_send_and_sync() {
     fn check<T: Send + Sync + Clone>() {}
     check::<Expressions>();
 }
+
+/// Each listed filter's examples run, and give what their notes say.
+#[test]
+fn the_listed_filters_run_as_their_examples_say() {
+    let listed = templating_extensions();
+    let context = json!({"parameters": {
+        "repoUrl": "github.com?owner=acme&repo=shop",
+        "owner": "group:default/team-a",
+    }});
+    let render = |template: &str| {
+        Expressions::default()
+            .render_text(template, &context)
+            .unwrap_or_else(|e| panic!("{template}: {e}"))
+    };
+    for (name, filter) in listed["filters"].as_object().expect("filters") {
+        for example in filter["examples"].as_array().expect("examples") {
+            let template = example["example"].as_str().expect("example");
+            assert!(template.contains(name.as_str()), "{template}");
+            render(template);
+        }
+    }
+    assert_eq!(
+        render("${{ parameters.repoUrl | parseRepoUrl | pick('owner') }}"),
+        "acme"
+    );
+    assert_eq!(
+        render("${{ parameters.repoUrl | projectSlug }}"),
+        "acme/shop"
+    );
+    assert_eq!(
+        render("${{ parameters.owner | parseEntityRef({ defaultKind: 'group' }) | pick('name') }}"),
+        "team-a"
+    );
+}
