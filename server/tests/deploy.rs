@@ -869,6 +869,16 @@ async fn start_as(
     user: &str,
     values: Value,
 ) -> (Uuid, tokio::task::JoinHandle<anyhow::Result<bool>>) {
+    start_with(app, user, None, values).await
+}
+
+/// [`start_as`], for `agent` (acting for `user`, a person or a group) when given.
+async fn start_with(
+    app: &TestApp,
+    user: &str,
+    agent: Option<&str>,
+    values: Value,
+) -> (Uuid, tokio::task::JoinHandle<anyhow::Result<bool>>) {
     let id = app
         .state
         .scaffolder
@@ -879,9 +889,13 @@ async fn start_as(
             idempotency_key: None,
             caller: &atrium::auth::Caller {
                 user_ref: user.to_owned(),
-                kind: atrium::auth::ActorKind::User,
+                kind: if agent.is_some() {
+                    atrium::auth::ActorKind::Agent
+                } else {
+                    atrium::auth::ActorKind::User
+                },
                 token_id: None,
-                agent: None,
+                agent: agent.map(str::to_owned),
                 scopes: atrium::auth::Scopes::person(false),
                 groups: Vec::new(),
                 request_id: None,
@@ -1078,6 +1092,37 @@ async fn an_environment_that_requires_approval_waits_for_another_member(pool: Pg
         log.join("\n").contains("was not approved within 600 s"),
         "{log:#?}"
     );
+
+    // A group's agent asks: no member of that group decides (the token's maker is one of them).
+    let (task, running) = start_with(
+        &app,
+        "group:default/platform",
+        Some("release-bot"),
+        json!({"name": "web", "environment": "staging", "replicas": 2}),
+    )
+    .await;
+    let approval = pending_approval(&app, task).await;
+    assert_eq!(approval["requestedBy"], "group:default/platform");
+    let url = format!(
+        "/api/deployments/approvals/{}",
+        approval["id"].as_str().expect("id")
+    );
+    let teammate = post_as_person(&app, "user:default/alice", &url, decide("approve", "")).await;
+    assert_eq!(teammate.status, StatusCode::FORBIDDEN, "{}", teammate.body);
+    assert!(
+        teammate
+            .body
+            .to_string()
+            .contains("whose agent requested this deployment"),
+        "{}",
+        teammate.body
+    );
+    sqlx::query("update deployment_approval set expires_at = now() where status = 'pending'")
+        .execute(&app.state.db)
+        .await
+        .expect("expire");
+    running.await.expect("join").expect("run");
+    assert_eq!(finished(&app, task).await.0["status"], "failed");
 
     // An entity owned by another group: the guest is not a member, so may not decide.
     let (task, running) = start_as(

@@ -444,8 +444,8 @@ impl DeployService {
         };
         let rule = self.config.approval(&cluster.environment);
         let id = Uuid::new_v4();
-        // The requester is the person accountable (for an agent, whom it acts for), so that nobody
-        // approves what they, or their agent, asked for.
+        // The requester is the person accountable (for an agent, whom it acts for: a person or a
+        // group), so that nobody approves what they, their agent or their group's agent asked for.
         let requester = &request.caller.user_ref;
         db::insert_approval(
             &self.db,
@@ -540,6 +540,14 @@ impl DeployService {
             Some(format!(
                 "{approver} requested this deployment; another member of {} must decide",
                 row.approver_group
+            ))
+        } else if row.requested_by.starts_with("group:")
+            && self.is_member(approver, &row.requested_by).await?
+        {
+            // A group's agent asked: its members (the token's maker among them) asked, in effect.
+            Some(format!(
+                "{approver} is a member of {}, whose agent requested this deployment; someone outside it must decide",
+                row.requested_by
             ))
         } else if !self.is_member(approver, &row.approver_group).await? {
             Some(format!(
