@@ -176,6 +176,69 @@ impl GitCache {
         .await
     }
 
+    /// Everything at `path` (from the repository root, `""` for the root) at the last fetched
+    /// commit, fetching first when this replica's cache does not hold the repository: a file gives one
+    /// entry with an empty path, a directory every entry below it (paths relative to it, `/`-separated).
+    /// At most `max_entries` entries and `max_bytes` bytes of files are read; past either the answer
+    /// is [`GitError::Refused`]. Blocking: call it from a blocking thread (a software template's
+    /// `fetch:*` actions read their skeletons this way).
+    pub fn read_path_blocking(
+        &self,
+        repo: &GitRepo,
+        settings: &RepoSettings,
+        path: &str,
+        max_entries: usize,
+        max_bytes: u64,
+    ) -> Result<Vec<(String, RepoEntry)>, GitError> {
+        let (dir, slot) = self.slot(repo);
+        let _guard = slot
+            .lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.touch(&slot);
+        let git = match Repository::open_bare(&dir) {
+            Ok(git) if git.refname_to_id(TIP_REF).is_ok() => git,
+            _ => {
+                let git = self.fetch(&dir, repo, settings)?;
+                slot.bytes.store(dir_size(&dir), Ordering::Relaxed);
+                git
+            }
+        };
+        let commit = git
+            .refname_to_id(TIP_REF)
+            .map_err(|e| failed(repo, "finding the fetched commit", &e))?;
+        let root = git
+            .find_commit(commit)
+            .and_then(|c| c.tree())
+            .map_err(|e| failed(repo, "reading the commit", &e))?;
+        let shown = format!("{}#{}:{path}", repo.remote, repo.branch_or_head());
+        let mut reading = PathReading {
+            git: &git,
+            repo,
+            shown: &shown,
+            max_entries,
+            max_bytes,
+            bytes: 0,
+            entries: Vec::new(),
+        };
+        if path.is_empty() {
+            reading.tree(&root)?;
+            return Ok(reading.entries);
+        }
+        let entry = root.get_path(Path::new(path)).map_err(|_| {
+            GitError::NotFound(format!("{shown} does not exist at commit {commit}"))
+        })?;
+        if entry.kind() == Some(ObjectType::Tree) {
+            let tree = git
+                .find_tree(entry.id())
+                .map_err(|e| failed(repo, "reading a directory", &e))?;
+            reading.tree(&tree)?;
+        } else {
+            reading.entry(String::new(), entry.filemode(), entry.id())?;
+        }
+        Ok(reading.entries)
+    }
+
     fn slot(&self, repo: &GitRepo) -> (PathBuf, Arc<Slot>) {
         let digest = Sha256::digest(repo.target_string().as_bytes());
         let name: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
@@ -493,6 +556,93 @@ fn read_blob(
         )));
     }
     Ok(blob.content().to_vec())
+}
+
+/// What a path in a repository holds, as [`GitCache::read_path_blocking`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RepoEntry {
+    File {
+        contents: Vec<u8>,
+        executable: bool,
+    },
+    Dir,
+    /// A symbolic link and its target, as written (never followed here).
+    Symlink(String),
+}
+
+/// One read of a path: the entries so far, within the limits.
+struct PathReading<'a> {
+    git: &'a Repository,
+    repo: &'a GitRepo,
+    shown: &'a str,
+    max_entries: usize,
+    max_bytes: u64,
+    bytes: u64,
+    entries: Vec<(String, RepoEntry)>,
+}
+
+impl PathReading<'_> {
+    fn tree(&mut self, tree: &git2::Tree<'_>) -> Result<(), GitError> {
+        let mut found = Vec::new();
+        tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+            if let Ok(name) = entry.name() {
+                found.push((format!("{dir}{name}"), entry.filemode(), entry.id()));
+            } else {
+                found.push((String::new(), 0, entry.id()));
+            }
+            git2::TreeWalkResult::Ok
+        })
+        .map_err(|e| failed(self.repo, "listing a directory", &e))?;
+        for (path, mode, id) in found {
+            if path.is_empty() {
+                return Err(GitError::Refused(format!(
+                    "{}: a name below it is not UTF-8",
+                    self.shown
+                )));
+            }
+            self.entry(path, mode, id)?;
+        }
+        Ok(())
+    }
+
+    fn entry(&mut self, path: String, mode: i32, id: Oid) -> Result<(), GitError> {
+        if self.entries.len() >= self.max_entries {
+            return Err(GitError::Refused(format!(
+                "{} holds more than {} files and directories, the most one read takes",
+                self.shown, self.max_entries
+            )));
+        }
+        let blob = |reading: &mut Self| -> Result<Vec<u8>, GitError> {
+            let blob = reading
+                .git
+                .find_blob(id)
+                .map_err(|e| failed(reading.repo, "reading a file", &e))?;
+            reading.bytes = reading.bytes.saturating_add(blob.size() as u64);
+            if reading.bytes > reading.max_bytes {
+                return Err(GitError::Refused(format!(
+                    "{} holds more than {} bytes, the most one read takes",
+                    reading.shown, reading.max_bytes
+                )));
+            }
+            Ok(blob.content().to_vec())
+        };
+        let entry = match mode {
+            0o040000 => RepoEntry::Dir,
+            0o100644 | 0o100755 => RepoEntry::File {
+                contents: blob(self)?,
+                executable: mode == 0o100755,
+            },
+            0o120000 => RepoEntry::Symlink(String::from_utf8_lossy(&blob(self)?).into_owned()),
+            _ => {
+                return Err(GitError::Refused(format!(
+                    "{}/{path} is a submodule, which is not read",
+                    self.shown
+                )));
+            }
+        };
+        self.entries.push((path, entry));
+        Ok(())
+    }
 }
 
 fn failed(repo: &GitRepo, doing: &str, e: &git2::Error) -> GitError {

@@ -15,9 +15,12 @@
 //!   behind the catalog's checked [`Reader`](crate::catalog::source::Reader), so the error says to put
 //!   the skeleton beside the template. (`fetch:plain:file` and `fetch:template:file` read single files
 //!   from absolute URLs through that `Reader`, with its allowlist and limits.)
-//! - [`TemplateSource::Remote`]: templates whose catalog file is in a git repository or at a URL. Their
-//!   files cannot be read yet (the catalog's git cache reads single files, not subtrees); the error
-//!   says so.
+//! - [`TemplateSource::Git`]: a template whose catalog file is in a git repository (a `git` location):
+//!   its files are read from the catalog's git cache at the last fetched commit, anywhere in the same
+//!   repository (`../shared/skeleton` too, as Backstage's URL reader allows), never outside it. Links
+//!   are kept as links when they point inside the fetched tree, and refused otherwise, as for `Dir`.
+//! - [`TemplateSource::Remote`]: templates whose catalog file is at a URL. Their files cannot be read
+//!   (there is no archive reader behind the checked reader); the error says so.
 //!
 //! Reading is blocking file I/O: call these from a blocking thread. Everything read is bounded by
 //! [`SourceLimits`]. The template's directory is assumed not to change while a task reads it (it is
@@ -27,6 +30,10 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
+use crate::git::GitFile;
+use crate::git::RepoSettings;
+use crate::git::cache::{GitCache, GitError, RepoEntry};
+
 /// The base that a template's relative `url` inputs (`./skeleton`) are read from.
 #[derive(Debug, Clone)]
 pub enum TemplateSource {
@@ -34,9 +41,112 @@ pub enum TemplateSource {
     Dir(PathBuf),
     /// A dry run's `directoryContents`: relative path → bytes.
     Inline(BTreeMap<String, Vec<u8>>),
-    /// A template whose catalog file is not on this machine (a git repository or a URL target, as the
-    /// location names it). Its files cannot be fetched yet.
+    /// A template whose catalog file is in a git repository.
+    Git(GitTemplate),
+    /// A template whose catalog file is at a URL, as the location names it. Its files cannot be
+    /// fetched.
     Remote(String),
+}
+
+/// A template in a git repository: its catalog file, and the catalog's git cache and the repository's
+/// settings to read the rest with.
+#[derive(Clone)]
+pub struct GitTemplate {
+    file: GitFile,
+    cache: GitCache,
+    settings: RepoSettings,
+}
+
+impl std::fmt::Debug for GitTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GitTemplate({})", self.file.target_string())
+    }
+}
+
+impl GitTemplate {
+    pub fn new(file: GitFile, cache: GitCache, settings: RepoSettings) -> Self {
+        Self {
+            file,
+            cache,
+            settings,
+        }
+    }
+
+    /// What `url` (relative to the template's directory) names in the repository.
+    fn read(
+        &self,
+        url: &str,
+        limits: &SourceLimits,
+    ) -> Result<Vec<(String, RepoEntry)>, SourceError> {
+        let target = self.file.join(url).map_err(|e| {
+            SourceError::NotAllowed(format!(
+                "{url:?} leads outside the template's repository: {e}"
+            ))
+        })?;
+        self.cache
+            .read_path_blocking(
+                &self.file.repo,
+                &self.settings,
+                &target.path,
+                limits.max_entries,
+                limits.max_bytes,
+            )
+            .map_err(|e| match e {
+                GitError::NotFound(m) => SourceError::NotFound(format!("{url}: {m}")),
+                GitError::Refused(m) => SourceError::TooLarge(format!("{url}: {m}")),
+                GitError::Invalid(m) | GitError::Failed(m) => {
+                    SourceError::Failed(format!("{url}: {m}"))
+                }
+            })
+    }
+
+    fn read_tree(&self, url: &str, limits: &SourceLimits) -> Result<SourceTree, SourceError> {
+        let mut tree = SourceTree::default();
+        for (relative, entry) in self.read(url, limits)? {
+            if relative.is_empty() {
+                return Err(SourceError::NotFound(format!(
+                    "{url} is not a directory (use fetch:plain:file or fetch:template:file for a single file)"
+                )));
+            }
+            let entry = match entry {
+                RepoEntry::Dir => SourceEntry::Dir,
+                RepoEntry::File {
+                    contents,
+                    executable,
+                } => SourceEntry::File(SourceFile {
+                    contents,
+                    executable,
+                }),
+                RepoEntry::Symlink(target) => {
+                    let inside = link_inside(&relative, Path::new(&target)).ok_or_else(|| {
+                        SourceError::NotAllowed(format!(
+                            "{} is a symbolic link to {target}, outside the fetched directory; links in a skeleton may only point inside it",
+                            join_shown(url, &relative)
+                        ))
+                    })?;
+                    SourceEntry::Symlink(inside)
+                }
+            };
+            tree.entries.insert(relative, entry);
+        }
+        Ok(tree)
+    }
+
+    fn read_file(&self, url: &str, limits: &SourceLimits) -> Result<SourceFile, SourceError> {
+        match self.read(url, limits)?.pop() {
+            Some((
+                relative,
+                RepoEntry::File {
+                    contents,
+                    executable,
+                },
+            )) if relative.is_empty() => Ok(SourceFile {
+                contents,
+                executable,
+            }),
+            _ => Err(SourceError::NotFound(format!("{url} is not a file"))),
+        }
+    }
 }
 
 /// Bounds on what one fetch reads.
@@ -133,6 +243,7 @@ impl TemplateSource {
                 read_dir_tree(&path, url, limits)
             }
             Self::Inline(files) => inline_tree(files, url, limits),
+            Self::Git(template) => template.read_tree(url, limits),
             Self::Remote(location) => Err(remote_unsupported(location)),
         }
     }
@@ -178,6 +289,7 @@ impl TemplateSource {
                     "{url} is not among the dry run's files"
                 )))
             }
+            Self::Git(template) => template.read_file(url, limits),
             Self::Remote(location) => Err(remote_unsupported(location)),
         }
     }
@@ -197,7 +309,7 @@ fn check_url(url: &str) -> Result<(), SourceError> {
 
 fn remote_unsupported(location: &str) -> SourceError {
     SourceError::Unsupported(format!(
-        "the template comes from {location}; fetching a template's files is supported only for templates registered from a file location (or a dry run's contents)"
+        "the template comes from {location}; a template's files are read only for templates registered from a file or git location (or a dry run's contents)"
     ))
 }
 

@@ -11,6 +11,9 @@ pub struct BareRepo {
     repo: Repository,
     /// The full content of the branch's tip, path -> bytes.
     files: BTreeMap<String, Vec<u8>>,
+    /// Git file modes other than a plain file's (0o100755 executable, 0o120000 symbolic link, whose
+    /// content is its target).
+    modes: BTreeMap<String, i32>,
     branch: String,
 }
 
@@ -29,6 +32,7 @@ impl BareRepo {
             path,
             repo,
             files: BTreeMap::new(),
+            modes: BTreeMap::new(),
             branch: branch.to_owned(),
         }
     }
@@ -36,6 +40,11 @@ impl BareRepo {
     /// `file:///...` remote of this repository.
     pub fn url(&self) -> String {
         format!("file://{}", self.path.display())
+    }
+
+    /// Gives `path` a git file mode in the next commits (0o100755, or 0o120000 for a link).
+    pub fn set_mode(&mut self, path: &str, mode: i32) {
+        self.modes.insert(path.to_owned(), mode);
     }
 
     /// Commits on the branch: `Some(content)` writes a file, `None` removes it. Returns the commit id.
@@ -91,7 +100,8 @@ impl BareRepo {
                 }
                 None => {
                     let blob = self.repo.blob(content).expect("blob");
-                    builder.insert(rest, blob, 0o100644).expect("insert blob");
+                    let mode = self.modes.get(path).copied().unwrap_or(0o100644);
+                    builder.insert(rest, blob, mode).expect("insert blob");
                 }
             }
         }

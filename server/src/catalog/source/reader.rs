@@ -146,6 +146,25 @@ impl Reader {
         self.git_config.settings_for(repo)
     }
 
+    /// A `git-file` target checked as at registration, with what reading more of its repository
+    /// needs: the cache and the repository's settings. A software template in git reads its skeletons
+    /// this way.
+    pub fn git_file_access(
+        &self,
+        target: &str,
+    ) -> Result<(GitFile, GitCache, RepoSettings), ReadError> {
+        match self.resolve("git-file", target)? {
+            Target::GitFile(file) => {
+                let settings = self.git_settings(&file.repo);
+                Ok((file, self.git.clone(), settings))
+            }
+            other => Err(ReadError::Invalid(format!(
+                "{} is not a file in a git repository",
+                other.target_string()
+            ))),
+        }
+    }
+
     /// Fetches a repository and lists its catalog files.
     pub async fn git_snapshot(&self, repo: &GitRepo) -> Result<Snapshot, ReadError> {
         let settings = self.git_settings(repo);

@@ -14,10 +14,11 @@ use uuid::Uuid;
 use super::db::{self, Claim};
 use super::redact::Redactor;
 use super::runner::{Journal, LeaseLost, Outcome, Run};
+use crate::catalog::source::Reader;
 use crate::scaffolder::actions::ActionServices;
 use crate::scaffolder::actions::registry::ActionRegistry;
 use crate::scaffolder::expr::Expressions;
-use crate::scaffolder::source::TemplateSource;
+use crate::scaffolder::source::{GitTemplate, TemplateSource};
 use crate::scaffolder::template::Step;
 use crate::scaffolder::workspace::Workspace;
 
@@ -159,7 +160,7 @@ impl Engine {
                     .await;
             }
         };
-        let source = match source_of(spec) {
+        let source = match source_of(spec, &self.services.catalog.reader) {
             Ok(source) => source,
             Err(message) => {
                 return self
@@ -275,10 +276,17 @@ async fn heartbeat(
     }
 }
 
-/// Where the template's files are: the directory of the catalog file it was read from.
-pub fn source_of(spec: &Value) -> Result<TemplateSource, String> {
+/// Where the template's files are: the directory of the catalog file it was read from (on this
+/// machine, or in a git repository read through the catalog's `reader`).
+pub fn source_of(spec: &Value, reader: &Reader) -> Result<TemplateSource, String> {
     let base = spec["templateInfo"]["baseUrl"].as_str().unwrap_or_default();
     match base.split_once(':') {
+        Some(("git-file", target)) => {
+            let (file, cache, settings) = reader
+                .git_file_access(target)
+                .map_err(|e| format!("the template's repository cannot be read: {e}"))?;
+            Ok(TemplateSource::Git(GitTemplate::new(file, cache, settings)))
+        }
         Some(("file", path)) => {
             let dir = Path::new(path)
                 .parent()
