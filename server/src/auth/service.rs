@@ -550,11 +550,7 @@ impl AuthService {
                         "owner `{raw}` is not a group; give a group's ref (group:default/ml-platform)"
                     )));
                 }
-                let member = self
-                    .groups_of(&caller.user_ref)
-                    .await?
-                    .iter()
-                    .any(|g| *g == group);
+                let member = self.groups_of(&caller.user_ref).await?.contains(&group);
                 if !member && !caller.is_admin() {
                     return Err(self
                         .deny(

@@ -41,8 +41,8 @@ pub enum TemplateSource {
     Dir(PathBuf),
     /// A dry run's `directoryContents`: relative path → bytes.
     Inline(BTreeMap<String, Vec<u8>>),
-    /// A template whose catalog file is in a git repository.
-    Git(GitTemplate),
+    /// A template whose catalog file is in a git repository (boxed: it is the largest by far).
+    Git(Box<GitTemplate>),
     /// A template whose catalog file is at a URL, as the location names it. Its files cannot be
     /// fetched.
     Remote(String),

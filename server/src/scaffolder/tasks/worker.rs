@@ -285,7 +285,9 @@ pub fn source_of(spec: &Value, reader: &Reader) -> Result<TemplateSource, String
             let (file, cache, settings) = reader
                 .git_file_access(target)
                 .map_err(|e| format!("the template's repository cannot be read: {e}"))?;
-            Ok(TemplateSource::Git(GitTemplate::new(file, cache, settings)))
+            Ok(TemplateSource::Git(Box::new(GitTemplate::new(
+                file, cache, settings,
+            ))))
         }
         Some(("file", path)) => {
             let dir = Path::new(path)
