@@ -337,3 +337,103 @@ async fn the_python_service_golden_path_deploys_to_dev_when_asked(pool: PgPool) 
     assert!(fake.get("v1", "Service", "apps", "orders-api").is_some());
     fake.assert_clean();
 }
+
+/// "Register an AI model": a repository holding the Model entity and its card, registered, and the
+/// catalog then serving the model with its version, owner, system and base model.
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn the_register_model_golden_path_puts_a_model_in_the_catalog(pool: PgPool) {
+    let git_dir = tempfile::tempdir().expect("tempdir");
+    let git_dir = std::fs::canonicalize(git_dir.path()).expect("canonical");
+    let app = demo_app(pool, &git_dir).await;
+    let values = json!({
+        "name": "support-llm-ft",
+        "title": "Support assistant: fine-tuned",
+        "description": "Answers support tickets. Not for legal or medical advice.",
+        "owner": "group:default/ml-platform-team",
+        "system": "system:default/ml-platform",
+        "type": "llm",
+        "task": "chat",
+        "provider": "Northwind Labs",
+        "license": "llama3.1",
+        "baseModel": "model:default/llama-3.1-8b-instruct",
+        "version": "v1",
+        "uri": "oci://registry.example.com/models/support-llm-ft:v1",
+        "repoUrl": "localhost?owner=northwind&repo=support-llm-ft",
+    });
+    let response = app
+        .post(
+            "/api/scaffolder/v2/tasks",
+            json!({"templateRef": "template:default/register-ai-model", "values": values}),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
+    let id = response.body["id"].as_str().expect("id").to_owned();
+    app.state.scaffolder.run_until_idle().await.expect("run");
+    let task = app.get(&format!("/api/scaffolder/v2/tasks/{id}")).await;
+    let events = app
+        .get(&format!("/api/scaffolder/v2/tasks/{id}/events"))
+        .await;
+    assert_eq!(task.body["status"], "completed", "{:#}", events.body);
+    let output = &events
+        .body
+        .as_array()
+        .expect("events")
+        .last()
+        .expect("completion")["body"]["output"];
+    assert_eq!(
+        output["links"][1]["entityRef"],
+        "model:default/support-llm-ft"
+    );
+
+    let bare = git_dir.join("northwind/support-llm-ft.git");
+    let card = git(&bare, &["show", "main:README.md"]);
+    assert!(
+        card.starts_with("# Support assistant: fine-tuned"),
+        "{card}"
+    );
+    let catalog_info = git(&bare, &["show", "main:catalog-info.yaml"]);
+    assert!(!catalog_info.contains("${{"), "{catalog_info}");
+
+    app.process().await;
+    let model = app.entity("model", "support-llm-ft").await;
+    assert_eq!(model["metadata"]["title"], "Support assistant: fine-tuned");
+    assert_eq!(
+        model["spec"]["lifecycle"], "experimental",
+        "the form's default"
+    );
+    assert_eq!(model["spec"]["format"], "safetensors");
+    assert_eq!(model["spec"]["license"], "llama3.1");
+    assert_eq!(
+        model["spec"]["versions"],
+        json!([{"name": "v1", "uri": "oci://registry.example.com/models/support-llm-ft:v1"}])
+    );
+    let relations: Vec<(String, String)> = model["relations"]
+        .as_array()
+        .expect("relations")
+        .iter()
+        .map(|r| {
+            (
+                r["type"].as_str().unwrap_or_default().to_owned(),
+                r["targetRef"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    for expected in [
+        ("ownedBy", "group:default/ml-platform-team"),
+        ("partOf", "system:default/ml-platform"),
+        ("dependsOn", "model:default/llama-3.1-8b-instruct"),
+    ] {
+        assert!(
+            relations
+                .iter()
+                .any(|(t, r)| t == expected.0 && r == expected.1),
+            "{expected:?} in {relations:?}"
+        );
+    }
+    assert!(
+        app.entity_status("model", "support-llm-ft").await == StatusCode::OK,
+        "served"
+    );
+    let errors = common::status_messages(&model);
+    assert!(errors.is_empty(), "{errors:?}");
+}
