@@ -704,3 +704,67 @@ async fn skills_are_served_where_skill_clients_look(pool: PgPool) {
         "{status}"
     );
 }
+
+/// A template's `ui:field: Secret` is a password input whose text goes to the task's secrets, not its
+/// parameters: the step reads it as `${{ secrets.token }}`, the log shows it redacted, the stored
+/// task holds only the mask, and a form shown again (here after an error) never echoes it.
+/// `ui:widget: password` masks an ordinary parameter.
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn a_secret_field_sends_its_value_as_a_secret(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    app.add(
+        "secret/template.yaml",
+        "apiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nmetadata:\n  name: with-secret\nspec:\n  owner: group:platform\n  type: service\n  parameters:\n    - required: [name, token]\n      properties:\n        name: {type: string, pattern: '^[a-z]+$'}\n        token: {title: Deploy token, type: string, 'ui:field': Secret}\n        pin: {title: PIN, type: string, 'ui:widget': password}\n  steps:\n    - id: use\n      action: debug:log\n      input:\n        message: 'token ${{ secrets.token }} for ${{ parameters.name }}'\n",
+    )
+    .await;
+    app.entity("template", "with-secret").await;
+    let form = page(&app, "/create/templates/default/with-secret").await;
+    form.assert_strict();
+    assert_eq!(form.attrs("input[name=token]", "type"), ["password"]);
+    assert_eq!(form.attrs("input[name=pin]", "type"), ["password"]);
+
+    let secret = "s3cr3t-value-42";
+    let refused = post_form(
+        &app,
+        "/create/templates/default/with-secret",
+        &[("name", "NOT-LOWER"), ("token", secret), ("pin", "1234")],
+        "same-origin",
+    )
+    .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::OK,
+        "the form again, with its errors"
+    );
+    assert!(!refused.text.contains(secret), "the secret is never echoed");
+    assert_eq!(refused.attrs("input[name=pin]", "value"), ["1234"]);
+
+    let sent = post_form(
+        &app,
+        "/create/templates/default/with-secret",
+        &[("name", "shop"), ("token", secret), ("pin", "1234")],
+        "same-origin",
+    )
+    .await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.text);
+    let task_url = sent.headers[header::LOCATION]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let id = task_url.rsplit('/').next().expect("id").to_owned();
+    app.state.scaffolder.run_until_idle().await.expect("run");
+    let task = app.get(&format!("/api/scaffolder/v2/tasks/{id}")).await;
+    assert_eq!(task.body["status"], "completed", "{}", task.body);
+    assert_eq!(
+        task.body["spec"]["parameters"]["token"],
+        "*".repeat(secret.len())
+    );
+    assert_eq!(task.body["spec"]["parameters"]["pin"], "1234");
+    assert!(!task.body.to_string().contains(secret));
+    let events = app
+        .get(&format!("/api/scaffolder/v2/tasks/{id}/events"))
+        .await;
+    let log = events.body.to_string();
+    assert!(!log.contains(secret), "{log}");
+    assert!(log.contains("token *** for shop"), "{log}");
+}

@@ -36,7 +36,8 @@ pub struct FieldView {
     pub label: String,
     pub description: String,
     pub required: bool,
-    /// `text`, `textarea`, `select`, `number`, `checkbox`, `checkboxes`, `repo` or `json`.
+    /// `text`, `textarea`, `select`, `number`, `checkbox`, `checkboxes`, `repo`, `json`, `password`
+    /// or `secret`.
     pub widget: &'static str,
     pub value: String,
     pub checked: bool,
@@ -235,6 +236,12 @@ fn field(
         view.pattern = html_pattern(pattern);
     }
     match ui_field(schema) {
+        // Backstage's Secret field: what is typed goes to the task's `secrets`, never shown again.
+        "Secret" => {
+            view.widget = "secret";
+            view.value = String::new();
+            return view;
+        }
         "OwnerPicker" | "EntityPicker" | "OwnedEntityPicker" => {
             view.widget = "select";
             view.picker = Some(picker(schema));
@@ -318,6 +325,8 @@ fn field(
         }
         "object" => view.widget = "json",
         _ if schema["ui:widget"] == "textarea" => view.widget = "textarea",
+        // Masked while typed; unlike a Secret field the value is an ordinary parameter.
+        _ if schema["ui:widget"] == "password" => view.widget = "password",
         _ => {}
     }
     view
@@ -435,6 +444,29 @@ pub fn html_pattern(pattern: &str) -> Option<String> {
 /// The posted form as the values object, each value coerced to its schema's type. A value that does
 /// not parse is kept as text, so the schema check names it and the form shows it again. Empty
 /// optional inputs are left out, as Backstage's form leaves them undefined.
+/// The values and the secrets a posted form stands for. A `ui:field: Secret` property's text goes to
+/// the secrets under the property's name, and its value becomes as many `*` (what Backstage's form
+/// sends), so the template sees that it was given while only `${{ secrets.<name> }}` reads it.
+pub fn values_and_secrets_from_form(pages: &[Value], form: &[(String, String)]) -> (Value, Value) {
+    let mut values = values_from_form(pages, form);
+    let mut secrets = Map::new();
+    for page in pages {
+        let Some(properties) = page["properties"].as_object() else {
+            continue;
+        };
+        for (name, schema) in properties {
+            if ui_field(schema) != "Secret" {
+                continue;
+            }
+            if let Some(Value::String(secret)) = values.get(name.as_str()).cloned() {
+                values[name.as_str()] = Value::String("*".repeat(secret.chars().count()));
+                secrets.insert(name.clone(), Value::String(secret));
+            }
+        }
+    }
+    (values, Value::Object(secrets))
+}
+
 pub fn values_from_form(pages: &[Value], form: &[(String, String)]) -> Value {
     let one = |name: &str| {
         form.iter()

@@ -207,12 +207,13 @@ pub async fn submit_form(
 ) -> Result<Response, AppError> {
     crate::ui::csrf::check_same_origin(&headers)?;
     let template = load(&scaffolder, &caller, &namespace, &name).await?;
-    let values = fields::values_from_form(&template.pages, &form);
+    let (values, secrets) = fields::values_and_secrets_from_form(&template.pages, &form);
+    let given = secrets.as_object().is_some_and(|s| !s.is_empty());
     let created = scaffolder
         .create_task(NewTaskRequest {
             template_ref: &template.entity_ref,
             values: &values,
-            secrets: None,
+            secrets: given.then_some(&secrets),
             idempotency_key: None,
             caller: &caller,
         })
