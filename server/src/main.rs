@@ -185,6 +185,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {}
     }
     let mut config = Config::load(cli.config.as_deref())?;
+    // SAFETY: no thread exists yet (the runtime starts below), so nothing uses libgit2.
+    #[allow(unsafe_code)]
+    unsafe {
+        atrium::git::set_network_timeouts(std::time::Duration::from_secs(
+            config.catalog.git.fetch_timeout_seconds,
+        ));
+    }
     atrium::telemetry::init_tracing(config.server.log_format);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let local = LocalPostgres::start_unless_configured(&mut config.database)?;

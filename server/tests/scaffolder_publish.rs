@@ -438,6 +438,52 @@ async fn publish_git_pushes_over_http_with_the_token_from_the_host(pool: PgPool)
     assert!(logs.iter().all(|l| !l.contains(TOKEN)), "{logs:?}");
 }
 
+/// A git server that accepts the connection and then says nothing: the push fails after libgit2's
+/// read timeout (set as `atrium serve` sets it at start-up, here to one second) instead of holding the
+/// step, and its worker, forever.
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn a_remote_that_never_answers_fails_the_push_in_time(pool: PgPool) {
+    // SAFETY: this test process has not used libgit2 yet (nextest runs each test in its own process).
+    #[allow(unsafe_code)]
+    unsafe {
+        atrium::git::set_network_timeouts(std::time::Duration::from_secs(1));
+    }
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let address = silent.local_addr().expect("address");
+    let held = std::thread::spawn(move || {
+        // Accept and keep every connection open, reading nothing and writing nothing.
+        let mut open = Vec::new();
+        for stream in silent.incoming().take(4) {
+            open.push(stream);
+        }
+        open
+    });
+    let h = Harness::new(
+        pool,
+        vec![host(
+            "silent.test",
+            format!("http://{address}/{{owner}}/{{repo}}.git"),
+        )],
+    )
+    .await;
+    h.write("app/index.js", "console.log('hi')\n");
+    let started = std::time::Instant::now();
+    let (result, _) = h
+        .run(
+            &PublishGit,
+            json!({"repoUrl": "silent.test?owner=acme&repo=app", "sourcePath": "app"}),
+        )
+        .await;
+    let (_, text) = error_text(result);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "took {:?}: {text}",
+        started.elapsed()
+    );
+    assert!(text.to_lowercase().contains("timed out"), "{text}");
+    drop(held);
+}
+
 #[sqlx::test(migrator = "atrium::MIGRATOR")]
 async fn an_existing_branch_is_never_overwritten(pool: PgPool) {
     let h = Harness::new(
