@@ -226,18 +226,7 @@ async fn run(app: &TestApp, template: &str, values: Value) -> (Value, Vec<String
 }
 
 async fn finished(app: &TestApp, id: Uuid) -> (Value, Vec<String>) {
-    let task = app.get(&format!("/api/scaffolder/v2/tasks/{id}")).await;
-    let events = app
-        .get(&format!("/api/scaffolder/v2/tasks/{id}/events"))
-        .await;
-    let log = events
-        .body
-        .as_array()
-        .expect("events")
-        .iter()
-        .filter_map(|e| e["body"]["message"].as_str().map(str::to_owned))
-        .collect();
-    (task.body, log)
+    common::task_and_log(app, id).await
 }
 
 async fn html(app: &TestApp, uri: &str) -> String {

@@ -59,18 +59,7 @@ async fn run(app: &TestApp, template: &str) -> (Value, Vec<String>) {
         .parse()
         .expect("uuid");
     app.state.scaffolder.run_until_idle().await.expect("run");
-    let task = app.get(&format!("/api/scaffolder/v2/tasks/{id}")).await;
-    let events = app
-        .get(&format!("/api/scaffolder/v2/tasks/{id}/events"))
-        .await;
-    let log = events
-        .body
-        .as_array()
-        .expect("events")
-        .iter()
-        .filter_map(|e| e["body"]["message"].as_str().map(str::to_owned))
-        .collect();
-    (task.body, log)
+    common::task_and_log(app, id).await
 }
 
 #[sqlx::test(migrator = "atrium::MIGRATOR")]

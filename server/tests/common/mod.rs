@@ -512,3 +512,19 @@ pub async fn load_sample(app: &TestApp) -> String {
     app.process().await;
     id
 }
+
+/// A scaffolder task as the API shows it, and its log lines (every event's `body.message`), in order.
+pub async fn task_and_log(app: &TestApp, id: impl std::fmt::Display) -> (Value, Vec<String>) {
+    let task = app.get(&format!("/api/scaffolder/v2/tasks/{id}")).await;
+    let events = app
+        .get(&format!("/api/scaffolder/v2/tasks/{id}/events"))
+        .await;
+    let log = events
+        .body
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["body"]["message"].as_str().map(str::to_owned))
+        .collect();
+    (task.body, log)
+}
