@@ -24,7 +24,7 @@ fi
 # The node packages of the suites that run Backstage's own code (its catalog client, its template
 # renderer) and of the OpenID provider the sign-in tests run, installed exactly from their lock files
 # (once, or when a lock changes).
-for suite in tests/catalog-client tests/scaffolder-expressions tests/scaffolder-client tests/oidc-provider; do
+for suite in tests/catalog-client tests/scaffolder-expressions tests/scaffolder-client tests/oidc-provider tests/backstage-templates; do
   if [ ! -d "$suite/node_modules" ] || [ "$suite/package-lock.json" -nt "$suite/node_modules/.package-lock.json" ]; then
     npm ci --prefix "$suite" --no-audit --no-fund --loglevel=error
   fi

@@ -5,12 +5,12 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use atrium::config::PublishHostConfig;
 use axum::http::StatusCode;
 use base64::Engine;
 use common::TestApp;
+use common::git::git;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -54,44 +54,12 @@ fn values() -> Value {
     })
 }
 
-/// A demo template's own files, as Backstage's template editor sends them to a dry run.
+/// A demo template's skeleton, as Backstage's template editor sends it to a dry run.
 fn template_files(template: &str) -> Vec<Value> {
     let root = common::workspace_root()
         .join("catalog/templates")
         .join(template);
-    let mut contents = Vec::new();
-    let mut stack = vec![root.join("skeleton")];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).expect("dir") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let relative = path
-                    .strip_prefix(&root)
-                    .expect("inside")
-                    .display()
-                    .to_string();
-                let bytes = std::fs::read(&path).expect("read");
-                contents.push(json!({"path": relative, "base64Content": base64::engine::general_purpose::STANDARD.encode(bytes)}));
-            }
-        }
-    }
-    contents
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(["-C", &dir.display().to_string()])
-        .args(args)
-        .output()
-        .expect("git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    common::directory_contents(&root, &root.join("skeleton"))
 }
 
 #[sqlx::test(migrator = "atrium::MIGRATOR")]

@@ -16,7 +16,7 @@ use atrium::scaffolder::source::TemplateSource;
 use atrium::scaffolder::workspace::Workspace;
 use axum::http::StatusCode;
 use common::TestApp;
-use common::git::BareRepo;
+use common::git::{BareRepo, git};
 use common::github_fake::{Expect, GithubFake};
 use serde_json::{Map, Value, json};
 use sqlx::PgPool;
@@ -185,22 +185,6 @@ fn names(files: &[(String, i32, Vec<u8>)]) -> Vec<&str> {
     files.iter().map(|(p, _, _)| p.as_str()).collect()
 }
 
-fn git(args: &[&str], dir: &Path) -> String {
-    let output = std::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("HOME", dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 fn error_text(result: Result<Map<String, Value>, ActionError>) -> (ActionError, String) {
     let err = result.expect_err("the action fails");
     let text = err.to_string();
@@ -287,11 +271,11 @@ async fn publish_git_creates_a_local_repository_the_catalog_can_read(pool: PgPoo
         Some("refs/heads/main"),
         "a created repository's HEAD is the published branch"
     );
-    git(&["fsck", "--strict", "--no-dangling"], &bare);
+    git(&bare, &["fsck", "--strict", "--no-dangling"]);
     let clone = h.path("clone");
     git(
-        &["clone", "--quiet", &remote, clone.to_str().expect("utf-8")],
         h.root.path(),
+        &["clone", "--quiet", &remote, clone.to_str().expect("utf-8")],
     );
     let mode = std::fs::metadata(clone.join("scripts/run.sh"))
         .expect("cloned")
@@ -299,7 +283,7 @@ async fn publish_git_creates_a_local_repository_the_catalog_can_read(pool: PgPoo
         .mode();
     assert_ne!(mode & 0o111, 0, "checked out executable");
     assert_eq!(
-        git(&["log", "--format=%an <%ae>|%s", "main"], &clone).trim(),
+        git(&clone, &["log", "--format=%an <%ae>|%s", "main"]).trim(),
         "Jane Doe <jane@example.com>|Create svc from a golden path"
     );
 

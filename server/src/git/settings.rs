@@ -29,11 +29,9 @@ impl GitConfig {
             match (&entry.url, &entry.organisation) {
                 (Some(url), None) => repos.push(repo_of(entry, url.clone())?),
                 (None, Some(base)) => {
-                    if entry.repositories.is_empty() {
-                        return Err(format!(
-                            "catalog.git.repositories: organisation {base} lists no repositories"
-                        ));
-                    }
+                    // An organisation without repositories fetches nothing by itself: it gives its
+                    // credentials and settings to every repository under it that a location names
+                    // (a repository a golden path has just created and registered, say).
                     for name in expand_organisation(base, &entry.repositories)? {
                         repos.push(repo_of(entry, name)?);
                     }
@@ -173,5 +171,25 @@ mod tests {
         );
         let other = config.settings_for(&GitRepo::parse("https://github.com/other/x").expect("ok"));
         assert!(!other.configured);
+    }
+
+    #[test]
+    fn an_organisation_without_repositories_only_gives_settings() {
+        let config = GitConfig {
+            repositories: vec![GitRepositoryConfig {
+                organisation: Some("https://github.com/acme".into()),
+                token_file: Some("/run/secrets/github".into()),
+                ..GitRepositoryConfig::default()
+            }],
+            ..GitConfig::default()
+        };
+        assert!(config.configured_repositories().expect("ok").is_empty());
+        let created = config
+            .settings_for(&GitRepo::parse("https://github.com/acme/new-svc.git#main").expect("ok"));
+        assert!(created.configured);
+        assert_eq!(
+            created.token_file.as_deref(),
+            Some(std::path::Path::new("/run/secrets/github"))
+        );
     }
 }

@@ -99,6 +99,7 @@ impl ScaffolderService {
         all.extend(actions::fs::actions());
         all.extend(actions::publish::actions());
         all.extend(actions::catalog::actions());
+        all.extend(actions::notification::actions());
         all.extend(more_actions);
         let services = ActionServices {
             db: db.clone(),

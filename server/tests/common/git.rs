@@ -273,3 +273,26 @@ pub async fn serve_http_with_token(base: PathBuf, token: &str) -> std::net::Sock
     tokio::spawn(async move { axum::serve(listener, router).await });
     address
 }
+
+/// Runs the git command line in `dir` (no system or user configuration) and returns its standard
+/// output as bytes; fails the test with git's message when it fails.
+pub fn git_bytes(dir: &Path, args: &[&str]) -> Vec<u8> {
+    let output = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .output()
+        .expect("git runs");
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+/// [`git_bytes`] as text.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    String::from_utf8_lossy(&git_bytes(dir, args)).into_owned()
+}

@@ -528,3 +528,31 @@ pub async fn task_and_log(app: &TestApp, id: impl std::fmt::Display) -> (Value, 
         .collect();
     (task.body, log)
 }
+
+/// Every file under `start`, named by its path from `root`, as Backstage's template editor sends a
+/// template's folder to `POST /v2/dry-run` (`directoryContents`).
+pub fn directory_contents(root: &Path, start: &Path) -> Vec<Value> {
+    use base64::Engine;
+    let mut contents = Vec::new();
+    let mut stack = vec![start.to_path_buf()];
+    while let Some(current) = stack.pop() {
+        for entry in std::fs::read_dir(&current).expect("read dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let relative = path
+                    .strip_prefix(root)
+                    .expect("inside")
+                    .display()
+                    .to_string();
+                let bytes = std::fs::read(&path).expect("read");
+                contents.push(serde_json::json!({
+                    "path": relative,
+                    "base64Content": base64::engine::general_purpose::STANDARD.encode(bytes),
+                }));
+            }
+        }
+    }
+    contents
+}

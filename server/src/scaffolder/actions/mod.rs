@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod debug;
 pub mod fetch;
 pub mod fs;
+pub mod notification;
 pub mod publish;
 pub mod registry;
 pub mod repo_url;
