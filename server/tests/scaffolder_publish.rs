@@ -1111,6 +1111,9 @@ async fn publish_github_reports_api_errors_clearly(pool: PgPool) {
                         "errors": [{"resource": "Repository", "code": "custom", "field": "name", "message": "name already exists on this account"}]
                     }),
                 ),
+            // It exists with a branch: someone's work, never written to.
+            Expect::new("GET", "/repos/acme/svc/branches")
+                .answer(200, json!([{"name": "main", "commit": {"sha": "0123abcd"}}])),
             // The token is refused, and GitHub's answer quotes it.
             Expect::new("GET", "/users/acme").answer(
                 401,
@@ -1149,6 +1152,7 @@ async fn publish_github_reports_api_errors_clearly(pool: PgPool) {
                 "Failed to create the Organization repository acme/svc",
                 "name already exists on this account",
                 "422",
+                "already has branches, so it is left as it is",
             ],
         ),
         (
@@ -1182,6 +1186,7 @@ async fn publish_github_reports_api_errors_clearly(pool: PgPool) {
         [
             "GET /users/acme -> 200",
             "POST /orgs/acme/repos -> 422",
+            "GET /repos/acme/svc/branches -> 200",
             "GET /users/acme -> 401",
             "GET /users/bob -> 200",
             "GET /user -> 200",
@@ -1198,6 +1203,82 @@ async fn publish_github_reports_api_errors_clearly(pool: PgPool) {
         0,
         "no repository appeared on the git host"
     );
+}
+
+/// A retried step whose first attempt created the repository and failed before its push: GitHub
+/// says the name exists (422), the repository has no branch, so the retry publishes into it.
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn publish_github_retried_after_creating_the_repository_publishes_into_it(pool: PgPool) {
+    let repos = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(repos.path().join("acme")).expect("mkdir");
+    let fake = GithubFake::start(
+        repos.path(),
+        TOKEN,
+        vec![
+            Expect::new("GET", "/users/acme")
+                .answer(200, json!({"login": "acme", "type": "Organization"})),
+            Expect::new("POST", "/orgs/acme/repos")
+                .body(json!({
+                    "name": "svc", "private": true, "visibility": "private",
+                    "delete_branch_on_merge": false, "allow_merge_commit": true,
+                    "allow_squash_merge": true, "allow_rebase_merge": true, "allow_auto_merge": false,
+                    "squash_merge_commit_title": "COMMIT_OR_PR_TITLE",
+                    "squash_merge_commit_message": "COMMIT_MESSAGES"
+                }))
+                .answer(
+                    422,
+                    json!({
+                        "message": "Repository creation failed.",
+                        "errors": [{"resource": "Repository", "code": "custom", "field": "name", "message": "name already exists on this account"}]
+                    }),
+                )
+                // What the first attempt left: the repository, empty.
+                .creates_repo("acme/svc"),
+            Expect::new("GET", "/repos/acme/svc/branches").answer(200, json!([])),
+            Expect::new("GET", "/repos/acme/svc").answer(200, created_repo("acme", "svc")),
+            Expect::new("PUT", "/repos/acme/svc/branches/master/protection")
+                .body(json!({
+                    "required_status_checks": {"strict": true, "contexts": []},
+                    "restrictions": null,
+                    "enforce_admins": true,
+                    "required_pull_request_reviews": {
+                        "required_approving_review_count": 1,
+                        "require_code_owner_reviews": false,
+                        "dismiss_stale_reviews": false,
+                        "require_last_push_approval": false
+                    },
+                    "required_conversation_resolution": false,
+                    "required_linear_history": false
+                }))
+                .answer(200, json!({})),
+        ],
+    )
+    .await;
+    let h = Harness::new(pool, vec![github_host(&fake)]).await;
+    h.write("README.md", "# svc\n");
+    let (result, logs) = h
+        .run(
+            &PublishGithub,
+            json!({"repoUrl": "github.test?owner=acme&repo=svc"}),
+        )
+        .await;
+    let output = result.expect("published into the empty repository");
+    let seen = fake.finish();
+    assert!(
+        seen.contains(&"git POST /git/acme/svc.git/git-receive-pack -> 200".to_owned()),
+        "{seen:#?}"
+    );
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("acme/svc already exists and is empty")),
+        "{logs:?}"
+    );
+    assert_eq!(
+        output["repoContentsUrl"],
+        "https://github.test/acme/svc/blob/master"
+    );
+    let (_, files) = read_branch(&repos.path().join("acme/svc.git"), "master");
+    assert_eq!(names(&files), ["README.md"]);
 }
 
 #[sqlx::test(migrator = "atrium::MIGRATOR")]

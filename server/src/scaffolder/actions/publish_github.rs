@@ -147,6 +147,50 @@ impl Action for PublishGithub {
     }
 }
 
+/// GitHub refused to create the repository (422), most often because it exists. When it exists and
+/// has no branch, it is what an earlier attempt of this step left after creating it and failing
+/// before its push (a retried task, a worker that died mid-step): publish into it instead of failing
+/// the retry for good. A repository with any branch is someone's work and is never written to.
+async fn adopt_empty_repository(
+    ctx: &ActionContext<'_>,
+    api: &super::github_api::Api,
+    owner: &str,
+    repo: &str,
+    owner_type: &str,
+    refusal: &str,
+) -> Result<Value, ActionError> {
+    let refused = || {
+        format!(
+            "Failed to create the {owner_type} repository {owner}/{repo}, {refusal} (422 Unprocessable Entity)"
+        )
+    };
+    let branches = match api
+        .call(Method::GET, &["repos", owner, repo, "branches"], None)
+        .await
+    {
+        Ok(branches) => branches,
+        // It does not exist (or the token cannot see it): the 422 was about something else.
+        Err(ApiError::Status(StatusCode::NOT_FOUND, _)) => {
+            return Err(ActionError::failed(refused()));
+        }
+        Err(e) => return Err(e.context(&refused())),
+    };
+    if branches.as_array().is_none_or(|b| !b.is_empty()) {
+        return Err(ActionError::failed(format!(
+            "{}; it exists and already has branches, so it is left as it is",
+            refused()
+        )));
+    }
+    let existing = api
+        .call(Method::GET, &["repos", owner, repo], None)
+        .await
+        .map_err(|e| e.context(&refused()))?;
+    ctx.log(format!(
+        "The GitHub repository {owner}/{repo} already exists and is empty (left by an earlier attempt?): publishing into it"
+    ));
+    Ok(existing)
+}
+
 async fn run(ctx: &ActionContext<'_>) -> Result<Map<String, Value>, ActionError> {
     refuse_dry_run(ctx, "publish:github")?;
     let plan = plan(ctx)?;
@@ -196,14 +240,23 @@ async fn run(ctx: &ActionContext<'_>) -> Result<Map<String, Value>, ActionError>
     } else {
         vec!["user", "repos"]
     };
-    let created = api
+    let created = match api
         .call(Method::POST, &path, Some(Value::Object(body)))
         .await
-        .map_err(|e| {
-            e.context(&format!(
+    {
+        Ok(created) => {
+            ctx.log(format!("Created the GitHub repository {owner}/{repo}"));
+            created
+        }
+        Err(ApiError::Status(StatusCode::UNPROCESSABLE_ENTITY, message)) => {
+            adopt_empty_repository(ctx, api, owner, repo, &owner_type, &message).await?
+        }
+        Err(e) => {
+            return Err(e.context(&format!(
                 "Failed to create the {owner_type} repository {owner}/{repo}"
-            ))
-        })?;
+            )));
+        }
+    };
     let login = created
         .pointer("/owner/login")
         .and_then(Value::as_str)
@@ -221,7 +274,6 @@ async fn run(ctx: &ActionContext<'_>) -> Result<Map<String, Value>, ActionError>
         })?
         .trim_end_matches('/')
         .to_owned();
-    ctx.log(format!("Created the GitHub repository {owner}/{repo}"));
     if let Some(clone_url) = created.get("clone_url").and_then(Value::as_str)
         && clone_url != plan.remote
     {
