@@ -493,3 +493,142 @@ async fn an_open_task_can_be_cancelled_from_its_page(pool: PgPool) {
     let (_, html) = get_html(&portal, "/create/tasks?status=completed").await;
     assert!(select_texts(&html, "a.task-link").is_empty());
 }
+
+/// A template whose fields depend on another's value (`dependencies` with `oneOf`, and `if`/`then`):
+/// the browser shows only the fields that apply, and what was typed into a field that stopped
+/// applying is not sent.
+const CONDITIONAL_TEMPLATE: &str = r#"
+apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata:
+  name: conditional-fields
+  title: Conditional fields
+spec:
+  owner: group:default/payments-team
+  type: library
+  parameters:
+    - title: What to make
+      required: [kind]
+      properties:
+        kind:
+          title: Kind
+          type: string
+          enum: [library, service]
+          default: library
+        public:
+          title: Public
+          type: boolean
+      dependencies:
+        kind:
+          oneOf:
+            - properties:
+                kind: {enum: [library]}
+                registry: {title: Registry, type: string}
+            - properties:
+                kind: {enum: [service]}
+                port: {title: Port, type: integer}
+              required: [port]
+      if:
+        properties:
+          public: {const: true}
+      then:
+        properties:
+          domain: {title: Domain, type: string}
+        required: [domain]
+  steps:
+    - id: log
+      name: Log
+      action: debug:log
+      input:
+        message: made a ${{ parameters.kind }}
+"#;
+
+async fn displayed(client: &Client, css: &str) -> bool {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .is_displayed()
+        .await
+        .expect("displayed")
+}
+
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn conditional_fields_show_only_when_they_apply(pool: PgPool) {
+    let git_dir = tempfile::tempdir().expect("tempdir");
+    let git_dir = std::fs::canonicalize(git_dir.path()).expect("canonical");
+    let workspaces = tempfile::tempdir().expect("tempdir");
+    let portal = portal(pool.clone(), &git_dir, workspaces.path()).await;
+    let file = git_dir.join("conditional.yaml");
+    std::fs::write(&file, CONDITIONAL_TEMPLATE).expect("write");
+    portal
+        .state
+        .catalog
+        .add_location("file", &file.display().to_string())
+        .await
+        .expect("register");
+    portal
+        .state
+        .catalog
+        .process_until_idle()
+        .await
+        .expect("process");
+
+    // Without the script: every field, each saying when it applies.
+    let (status, html) = get_html(&portal, "/create/templates/default/conditional-fields").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        select_texts(&html, ".field-when"),
+        [
+            "Only when Kind is library.",
+            "Only when Kind is service. Required then.",
+            "Only when Public is true. Required then."
+        ]
+    );
+
+    let driver = Chromedriver::start().await;
+    let client = driver.session().await;
+    client
+        .goto(&portal.url("/create/templates/default/conditional-fields"))
+        .await
+        .expect("form");
+    wait_for(&client, "#field-kind").await;
+    assert!(displayed(&client, "#field-registry-field").await);
+    assert!(!displayed(&client, "#field-port-field").await);
+    assert!(!displayed(&client, "#field-domain-field").await);
+    fill(&client, "#field-registry", "npm-internal").await;
+
+    wait_for(&client, "#field-kind")
+        .await
+        .select_by_value("service")
+        .await
+        .expect("kind");
+    assert!(!displayed(&client, "#field-registry-field").await);
+    assert!(displayed(&client, "#field-port-field").await);
+    fill(&client, "#field-port", "8080").await;
+    click(&client, "#field-public").await;
+    assert!(displayed(&client, "#field-domain-field").await);
+    fill(&client, "#field-domain", "orders.example.com").await;
+    screenshot(&client, workspace_root(), "create-form-conditional-1280").await;
+    click(&client, "form.template-form button.primary").await;
+    let url = wait_for_url(&client, |u| u.path().starts_with("/create/tasks/")).await;
+    let id: uuid::Uuid = url
+        .path()
+        .trim_start_matches("/create/tasks/")
+        .parse()
+        .expect("task id");
+    let spec: serde_json::Value =
+        sqlx::query_scalar("select spec from scaffolder_task where id = $1")
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .expect("task");
+    assert_eq!(
+        spec["parameters"],
+        serde_json::json!({"kind": "service", "port": 8080, "public": true, "domain": "orders.example.com"}),
+        "the registry typed while it applied is not sent"
+    );
+    let errors = console_errors(&client).await;
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    client.close().await.expect("close");
+}

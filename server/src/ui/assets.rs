@@ -19,6 +19,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../../web/static/favicon.svg"),
     ),
     (
+        "form.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../web/static/form.js"),
+    ),
+    (
         "task.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../../web/static/task.js"),

@@ -7,6 +7,8 @@
 
 use serde_json::{Map, Value};
 
+use super::conditions::{self, When};
+
 /// One `<fieldset>`: a parameter page.
 pub struct PageView {
     pub title: String,
@@ -54,6 +56,13 @@ pub struct FieldView {
     pub repo: Option<RepoView>,
     /// What a picker lists, read from the catalog by the handler (`ui:field`).
     pub picker: Option<Picker>,
+    /// Shown only under this condition on another field (`dependencies`, `if`/`then`).
+    pub when: Option<When>,
+    /// The label of the field the condition reads.
+    pub when_label: String,
+    /// A conditional field that is required when it applies (the browser is not told, since it
+    /// would also insist while the field is hidden; the server checks).
+    pub required_when_shown: bool,
 }
 
 /// A field filled from the catalog: which entities it offers.
@@ -64,6 +73,18 @@ pub struct Picker {
 }
 
 impl FieldView {
+    /// When the field applies, in words; empty for a field that always does.
+    pub fn when_note(&self) -> String {
+        let Some(when) = &self.when else {
+            return String::new();
+        };
+        let mut note = when.describe(&self.when_label);
+        if self.required_when_shown {
+            note.push_str(" Required then.");
+        }
+        note
+    }
+
     pub fn has_error(&self) -> bool {
         !self.error.is_empty()
     }
@@ -135,7 +156,7 @@ pub fn pages(pages: &[Value], values: &Value, allowed_hosts: &[String]) -> Vec<P
                 .flatten()
                 .filter_map(Value::as_str)
                 .collect();
-            let fields = ordered_properties(page)
+            let mut fields: Vec<FieldView> = ordered_properties(page)
                 .into_iter()
                 .filter(|(_, schema)| schema["ui:widget"] != "hidden")
                 .map(|(name, schema)| {
@@ -149,7 +170,36 @@ pub fn pages(pages: &[Value], values: &Value, allowed_hosts: &[String]) -> Vec<P
                     field.autofocus = schema["ui:autofocus"] == true;
                     field
                 })
+                .chain(
+                    conditions::conditional_properties(page)
+                        .into_iter()
+                        .filter(|c| c.schema["ui:widget"] != "hidden")
+                        .map(|c| {
+                            let mut field = field(
+                                &c.name,
+                                &c.schema,
+                                &values[c.name.as_str()],
+                                false,
+                                allowed_hosts,
+                            );
+                            field.required_when_shown = c.required;
+                            field.when = Some(c.when);
+                            field
+                        }),
+                )
                 .collect();
+            let labels: Vec<(String, String)> = fields
+                .iter()
+                .map(|f| (f.name.clone(), f.label.clone()))
+                .collect();
+            for field in &mut fields {
+                if let Some(when) = &field.when {
+                    field.when_label = labels
+                        .iter()
+                        .find(|(name, _)| name == &when.field)
+                        .map_or_else(|| when.field.clone(), |(_, label)| label.clone());
+                }
+            }
             PageView {
                 title: page["title"]
                     .as_str()
@@ -231,6 +281,9 @@ fn field(
         error: String::new(),
         repo: None,
         picker: None,
+        when: None,
+        when_label: String::new(),
+        required_when_shown: false,
     };
     if let Some(pattern) = schema["pattern"].as_str() {
         view.pattern = html_pattern(pattern);
@@ -441,9 +494,6 @@ pub fn html_pattern(pattern: &str) -> Option<String> {
     (!in_class).then_some(out)
 }
 
-/// The posted form as the values object, each value coerced to its schema's type. A value that does
-/// not parse is kept as text, so the schema check names it and the form shows it again. Empty
-/// optional inputs are left out, as Backstage's form leaves them undefined.
 /// The values and the secrets a posted form stands for. A `ui:field: Secret` property's text goes to
 /// the secrets under the property's name, and its value becomes as many `*` (what Backstage's form
 /// sends), so the template sees that it was given while only `${{ secrets.<name> }}` reads it.
@@ -451,11 +501,8 @@ pub fn values_and_secrets_from_form(pages: &[Value], form: &[(String, String)]) 
     let mut values = values_from_form(pages, form);
     let mut secrets = Map::new();
     for page in pages {
-        let Some(properties) = page["properties"].as_object() else {
-            continue;
-        };
-        for (name, schema) in properties {
-            if ui_field(schema) != "Secret" {
+        for (name, schema, _) in form_properties(page) {
+            if ui_field(&schema) != "Secret" {
                 continue;
             }
             if let Some(Value::String(secret)) = values.get(name.as_str()).cloned() {
@@ -467,7 +514,51 @@ pub fn values_and_secrets_from_form(pages: &[Value], form: &[(String, String)]) 
     (values, Value::Object(secrets))
 }
 
+/// The posted form as the values object, each value coerced to its schema's type. A value that does
+/// not parse is kept as text, so the schema check names it and the form shows it again. Empty
+/// optional inputs are left out, as Backstage's form leaves them undefined.
 pub fn values_from_form(pages: &[Value], form: &[(String, String)]) -> Value {
+    let mut values = Map::new();
+    for page in pages {
+        let properties = form_properties(page);
+        // Unconditional fields first: the conditions read them.
+        for (name, schema, _) in properties.iter().filter(|(_, _, when)| when.is_none()) {
+            if let Some(value) = posted_value(name, schema, form) {
+                values.insert(name.clone(), value);
+            }
+        }
+        let decided = Value::Object(values.clone());
+        for (name, schema, when) in &properties {
+            // A value posted for a field whose condition does not hold is dropped, as Backstage's
+            // form drops the values of fields it hides.
+            if when.as_ref().is_some_and(|w| w.holds(&decided))
+                && let Some(value) = posted_value(name, schema, form)
+            {
+                values.insert(name.clone(), value);
+            }
+        }
+    }
+    Value::Object(values)
+}
+
+/// Every property a page posts: its own (`None`), then its conditional ones with their condition.
+/// Hidden (`ui:widget: hidden`) properties are not on the form.
+fn form_properties(page: &Value) -> Vec<(String, Value, Option<When>)> {
+    let own = page["properties"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(name, schema)| (name.clone(), schema.clone(), None));
+    let conditional = conditions::conditional_properties(page)
+        .into_iter()
+        .map(|c| (c.name, c.schema, Some(c.when)));
+    own.chain(conditional)
+        .filter(|(_, schema, _)| schema["ui:widget"] != "hidden")
+        .collect()
+}
+
+/// One property's posted value, coerced to its schema's type; `None` when nothing was entered.
+fn posted_value(name: &str, schema: &Value, form: &[(String, String)]) -> Option<Value> {
     let one = |name: &str| {
         form.iter()
             .find(|(k, _)| k == name)
@@ -479,94 +570,73 @@ pub fn values_from_form(pages: &[Value], form: &[(String, String)]) -> Value {
             .map(|(_, v)| v.as_str())
             .collect()
     };
-    let mut values = Map::new();
-    for page in pages {
-        let Some(properties) = page["properties"].as_object() else {
-            continue;
-        };
-        for (name, schema) in properties {
-            if schema["ui:widget"] == "hidden" {
-                continue;
-            }
-            let kind = schema_type(schema);
-            if ui_field(schema) == "RepoUrlPicker" {
-                let part = |p: &str| one(&format!("{name}.{p}")).unwrap_or_default().trim();
-                let (host, owner, repo) = (part("host"), part("owner"), part("repo"));
-                if !(host.is_empty() && owner.is_empty() && repo.is_empty()) {
-                    let query = url::form_urlencoded::Serializer::new(String::new())
-                        .append_pair("owner", owner)
-                        .append_pair("repo", repo)
-                        .finish();
-                    values.insert(name.clone(), Value::String(format!("{host}?{query}")));
-                }
-                continue;
-            }
-            if kind == "boolean" && schema.get("enum").is_none() {
-                values.insert(name.clone(), Value::Bool(one(name).is_some()));
-                continue;
-            }
-            if kind == "array" {
-                if let Some(choices) = schema["items"]["enum"].as_array() {
-                    let chosen = all(name);
-                    let items: Vec<Value> = choices
-                        .iter()
-                        .filter(|c| chosen.contains(&display(c).as_str()))
-                        .cloned()
-                        .collect();
-                    if !items.is_empty() {
-                        values.insert(name.clone(), Value::Array(items));
-                    }
-                    continue;
-                }
-                if schema_type(&schema["items"]) == "string" {
-                    let items: Vec<Value> = one(name)
-                        .unwrap_or_default()
-                        .lines()
-                        .map(str::trim)
-                        .filter(|l| !l.is_empty())
-                        .map(|l| Value::String(l.to_owned()))
-                        .collect();
-                    if !items.is_empty() {
-                        values.insert(name.clone(), Value::Array(items));
-                    }
-                    continue;
-                }
-            }
-            let Some(raw) = one(name) else { continue };
-            if raw.trim().is_empty() {
-                continue;
-            }
-            if let Some(choices) = schema["enum"].as_array()
-                && let Some(choice) = choices.iter().find(|c| display(c) == raw)
-            {
-                values.insert(name.clone(), choice.clone());
-                continue;
-            }
-            let value = match kind {
-                "integer" => raw
-                    .trim()
-                    .parse::<i64>()
-                    .map(Value::from)
-                    .unwrap_or_else(|_| Value::String(raw.to_owned())),
-                "number" => match raw.trim().parse::<i64>() {
-                    Ok(n) => Value::from(n),
-                    Err(_) => raw
-                        .trim()
-                        .parse::<f64>()
-                        .ok()
-                        .and_then(serde_json::Number::from_f64)
-                        .map(Value::Number)
-                        .unwrap_or_else(|| Value::String(raw.to_owned())),
-                },
-                "array" | "object" => {
-                    serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()))
-                }
-                _ => Value::String(raw.to_owned()),
-            };
-            values.insert(name.clone(), value);
+    let kind = schema_type(schema);
+    if ui_field(schema) == "RepoUrlPicker" {
+        let part = |p: &str| one(&format!("{name}.{p}")).unwrap_or_default().trim();
+        let (host, owner, repo) = (part("host"), part("owner"), part("repo"));
+        if host.is_empty() && owner.is_empty() && repo.is_empty() {
+            return None;
+        }
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("owner", owner)
+            .append_pair("repo", repo)
+            .finish();
+        return Some(Value::String(format!("{host}?{query}")));
+    }
+    if kind == "boolean" && schema.get("enum").is_none() {
+        return Some(Value::Bool(one(name).is_some()));
+    }
+    if kind == "array" {
+        if let Some(choices) = schema["items"]["enum"].as_array() {
+            let chosen = all(name);
+            let items: Vec<Value> = choices
+                .iter()
+                .filter(|c| chosen.contains(&display(c).as_str()))
+                .cloned()
+                .collect();
+            return (!items.is_empty()).then_some(Value::Array(items));
+        }
+        if schema_type(&schema["items"]) == "string" {
+            let items: Vec<Value> = one(name)
+                .unwrap_or_default()
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(|l| Value::String(l.to_owned()))
+                .collect();
+            return (!items.is_empty()).then_some(Value::Array(items));
         }
     }
-    Value::Object(values)
+    let raw = one(name)?;
+    if raw.trim().is_empty() {
+        return None;
+    }
+    if let Some(choices) = schema["enum"].as_array()
+        && let Some(choice) = choices.iter().find(|c| display(c) == raw)
+    {
+        return Some(choice.clone());
+    }
+    Some(match kind {
+        "integer" => raw
+            .trim()
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| Value::String(raw.to_owned())),
+        "number" => match raw.trim().parse::<i64>() {
+            Ok(n) => Value::from(n),
+            Err(_) => raw
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map(Value::Number)
+                .unwrap_or_else(|| Value::String(raw.to_owned())),
+        },
+        "array" | "object" => {
+            serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()))
+        }
+        _ => Value::String(raw.to_owned()),
+    })
 }
 
 #[cfg(test)]
@@ -615,6 +685,36 @@ mod tests {
         assert_eq!(
             split_repo_url("localhost?owner=north+wind&repo=orders"),
             ("localhost".into(), "north wind".into(), "orders".into())
+        );
+    }
+
+    #[test]
+    fn a_conditional_value_is_kept_only_while_its_condition_holds() {
+        let pages = [json!({
+            "properties": {"kind": {"type": "string", "enum": ["library", "service"]}},
+            "dependencies": {"kind": {"oneOf": [
+                {"properties": {"kind": {"enum": ["library"]}, "registry": {"type": "string"}}},
+                {"properties": {"kind": {"enum": ["service"]}, "port": {"type": "integer"}}, "required": ["port"]}
+            ]}}
+        })];
+        let posted = [("kind", "service"), ("registry", "npm"), ("port", "8080")];
+        assert_eq!(
+            values_from_form(&pages, &form(&posted)),
+            json!({"kind": "service", "port": 8080})
+        );
+        let views = super::pages(&pages, &json!({"kind": "library"}), &[]);
+        let port = views[0]
+            .fields
+            .iter()
+            .find(|f| f.name == "port")
+            .expect("port");
+        assert!(
+            !port.required,
+            "the browser must not insist on a hidden field"
+        );
+        assert_eq!(
+            port.when_note(),
+            "Only when kind is service. Required then."
         );
     }
 

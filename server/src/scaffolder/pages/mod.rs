@@ -7,6 +7,7 @@
 //! works without JavaScript: the form is plain HTML validated on the server, and the task page shows
 //! the state at the time it was rendered. `web/static/task.js` only follows a running task live.
 
+mod conditions;
 mod fields;
 mod form;
 mod gallery;
