@@ -141,3 +141,76 @@ async fn a_template_in_git_reads_its_skeleton_from_the_repository(pool: PgPool) 
         "{log}"
     );
 }
+
+/// A template registered from its file's raw URL on a git host (GitLab's `/-/raw/<branch>/<path>`
+/// here) reads its skeleton from that repository, fetched when the task runs (with the
+/// organisation's token): a skeleton changed after the template was read is the one rendered.
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn a_template_at_a_git_hosts_raw_url_reads_its_skeleton_from_the_repository(pool: PgPool) {
+    const TOKEN: &str = "glpat-templatesToken";
+    let repos = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(repos.path().join("acme")).expect("owner");
+    let mut repo = BareRepo::create(&repos.path().join("acme"), "templates.git");
+    repo.commit(
+        &[
+            (
+                "hello/catalog-info.yaml",
+                Some(&template("hello", "./skeleton")),
+            ),
+            (
+                "hello/skeleton/${{ values.name }}.txt",
+                Some("Hello ${{ values.name }}\n"),
+            ),
+            ("shared/NOTICE", Some("shared notice\n")),
+        ],
+        "a template",
+    );
+    let address = common::git::serve_http_with_token(repos.path().to_path_buf(), TOKEN).await;
+    let token_file = repos.path().join("token");
+    std::fs::write(&token_file, TOKEN).expect("token");
+    let organisation = format!("http://{address}/acme");
+    let app = TestApp::with_full_config(pool, |config| {
+        config.catalog.url_allowlist = vec!["127.0.0.1".to_owned()];
+        config.catalog.url_allow_private_addresses = true;
+        config.catalog.git.repositories = vec![atrium::config::GitRepositoryConfig {
+            organisation: Some(organisation.clone()),
+            token_file: Some(token_file.clone()),
+            ..Default::default()
+        }];
+    })
+    .await;
+    let registered = app
+        .post(
+            "/api/catalog/locations",
+            json!({"type": "url", "target": format!("http://{address}/acme/templates/-/raw/main/hello/catalog-info.yaml")}),
+        )
+        .await;
+    assert_eq!(
+        registered.status,
+        StatusCode::CREATED,
+        "{}",
+        registered.body
+    );
+    app.process().await;
+    app.entity("template", "hello").await;
+
+    let (task, log) = run(&app, "hello").await;
+    assert_eq!(task["status"], "completed", "{log:#?}");
+    let log = log.join("\n");
+    for expected in ["world.txt", "Hello world", "shared/NOTICE", "shared notice"] {
+        assert!(log.contains(expected), "{expected} missing from:\n{log}");
+    }
+
+    // The skeleton changes; the catalog's copy of the template does not. The next task reads the
+    // repository as it is now.
+    repo.commit(
+        &[(
+            "hello/skeleton/${{ values.name }}.txt",
+            Some("Welcome ${{ values.name }}\n"),
+        )],
+        "friendlier",
+    );
+    let (task, log) = run(&app, "hello").await;
+    assert_eq!(task["status"], "completed", "{log:#?}");
+    assert!(log.join("\n").contains("Welcome world"), "{log:#?}");
+}

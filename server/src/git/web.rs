@@ -54,6 +54,60 @@ pub fn source_annotations(file: &GitFile, settings: &RepoSettings) -> Vec<(&'sta
     ]
 }
 
+/// The file a git host's web or raw URL shows, as a `git-file` target (`<remote>.git#<branch>:<path>`):
+/// how a template registered from such a URL finds the rest of its repository (its skeleton). Known
+/// forms, the branch being the one path segment after the marker:
+/// - GitHub: `https://raw.githubusercontent.com/<owner>/<repo>/<branch>/<path>` (on `github.com`), and
+///   `<repo URL>/blob/<branch>/<path>` or `/raw/<branch>/<path>` on any host;
+/// - GitLab: `<repo URL>/-/blob/<branch>/<path>` and `/-/raw/<branch>/<path>`;
+/// - Gitea and Forgejo: `<repo URL>/src/branch/<branch>/<path>` and `/raw/branch/<branch>/<path>`.
+///
+/// `None` for any other URL (a plain web server cannot list a directory).
+pub fn git_file_of_web_url(url: &url::Url) -> Option<String> {
+    if !matches!(url.scheme(), "https" | "http") || url.query().is_some() {
+        return None;
+    }
+    let origin = match url.port() {
+        Some(port) => format!("{}://{}:{port}", url.scheme(), url.host_str()?),
+        None => format!("{}://{}", url.scheme(), url.host_str()?),
+    };
+    let path = url.path().trim_start_matches('/');
+    if url.host_str() == Some("raw.githubusercontent.com") {
+        let mut parts = path.splitn(4, '/');
+        let (owner, repo, branch, file) =
+            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        return target(
+            "https://github.com",
+            &format!("{owner}/{repo}"),
+            branch,
+            file,
+        );
+    }
+    // The longest markers first: `/raw/branch/` before `/raw/`.
+    for marker in [
+        "/-/blob/",
+        "/-/raw/",
+        "/src/branch/",
+        "/raw/branch/",
+        "/blob/",
+        "/raw/",
+    ] {
+        if let Some((repo, rest)) = format!("/{path}").split_once(marker) {
+            let (branch, file) = rest.split_once('/')?;
+            return target(&origin, repo.trim_start_matches('/'), branch, file);
+        }
+    }
+    None
+}
+
+fn target(origin: &str, repo: &str, branch: &str, file: &str) -> Option<String> {
+    let repo = repo.trim_end_matches('/').trim_end_matches(".git");
+    let valid =
+        |s: &str| !s.is_empty() && s.split('/').all(|p| !p.is_empty() && p != "." && p != "..");
+    (valid(repo) && valid(branch) && valid(file))
+        .then(|| format!("{origin}/{repo}.git#{branch}:{file}"))
+}
+
 /// `https://host/org/repo` for the repository's web pages: the configured `web_url`, else derived from
 /// an https or ssh remote.
 fn web_base(file: &GitFile, settings: &RepoSettings) -> Option<String> {
@@ -87,6 +141,33 @@ fn guess_provider(base: &str) -> GitProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn web_and_raw_file_urls_name_their_repository() {
+        let of = |u: &str| git_file_of_web_url(&url::Url::parse(u).expect("url"));
+        assert_eq!(
+            of("https://raw.githubusercontent.com/acme/templates/main/go/template.yaml").as_deref(),
+            Some("https://github.com/acme/templates.git#main:go/template.yaml")
+        );
+        assert_eq!(
+            of("https://github.com/acme/templates/blob/main/go/template.yaml").as_deref(),
+            Some("https://github.com/acme/templates.git#main:go/template.yaml")
+        );
+        assert_eq!(
+            of("https://gitlab.example.com/g/sub/templates/-/raw/v2/template.yaml").as_deref(),
+            Some("https://gitlab.example.com/g/sub/templates.git#v2:template.yaml")
+        );
+        assert_eq!(
+            of("http://127.0.0.1:3000/acme/templates/raw/branch/main/a/template.yaml").as_deref(),
+            Some("http://127.0.0.1:3000/acme/templates.git#main:a/template.yaml")
+        );
+        assert_eq!(of("https://example.com/templates/template.yaml"), None);
+        assert_eq!(of("https://github.com/acme/t/blob/main/../x.yaml"), None);
+        assert_eq!(
+            of("https://github.com/acme/t/blob/main/x.yaml?raw=true"),
+            None
+        );
+    }
 
     fn settings(web_url: Option<&str>, provider: Option<GitProvider>) -> RepoSettings {
         RepoSettings {

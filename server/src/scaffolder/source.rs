@@ -19,8 +19,10 @@
 //!   its files are read from the catalog's git cache at the last fetched commit, anywhere in the same
 //!   repository (`../shared/skeleton` too, as Backstage's URL reader allows), never outside it. Links
 //!   are kept as links when they point inside the fetched tree, and refused otherwise, as for `Dir`.
-//! - [`TemplateSource::Remote`]: templates whose catalog file is at a URL. Their files cannot be read
-//!   (there is no archive reader behind the checked reader); the error says so.
+//! - A template registered from a git host's file URL (GitHub, GitLab or Gitea, web `blob` or raw) is
+//!   read as [`TemplateSource::Git`] from that repository, which the task fetches first.
+//! - [`TemplateSource::Remote`]: templates at any other URL. Their files cannot be read (a plain web
+//!   server cannot list a directory); the error says so.
 //!
 //! Reading is blocking file I/O: call these from a blocking thread. Everything read is bounded by
 //! [`SourceLimits`]. The template's directory is assumed not to change while a task reads it (it is
@@ -309,7 +311,7 @@ fn check_url(url: &str) -> Result<(), SourceError> {
 
 fn remote_unsupported(location: &str) -> SourceError {
     SourceError::Unsupported(format!(
-        "the template comes from {location}; a template's files are read only for templates registered from a file or git location (or a dry run's contents)"
+        "the template comes from {location}; a template's files are read only for templates registered from a file or git location, or from a git host's file URL (GitHub, GitLab or Gitea blob and raw URLs), or a dry run's contents"
     ))
 }
 

@@ -176,6 +176,8 @@ impl Drop for GitDaemon {
 
 /// A smart-HTTP git host on 127.0.0.1: `git http-backend` (the CGI program git's own servers use)
 /// behind Basic authentication that accepts exactly `token` as the password. Returns its address.
+/// Like GitLab, it also serves files as `/<owner>/<repo>/-/raw/<branch>/<path>` (read from
+/// `<base>/<owner>/<repo>.git`), without authentication.
 pub async fn serve_http_with_token(base: PathBuf, token: &str) -> std::net::SocketAddr {
     use axum::body::{Body, to_bytes};
     use axum::http::{Request, Response, StatusCode, header};
@@ -185,6 +187,24 @@ pub async fn serve_http_with_token(base: PathBuf, token: &str) -> std::net::Sock
     let handler = move |request: Request<Body>| {
         let (base, expected) = (base.clone(), expected.clone());
         async move {
+            if let Some((repo, rest)) = request.uri().path().split_once("/-/raw/") {
+                let (branch, file) = rest.split_once('/').unwrap_or((rest, ""));
+                let output = std::process::Command::new("git")
+                    .arg("--git-dir")
+                    .arg(base.join(format!("{}.git", repo.trim_start_matches('/'))))
+                    .args(["show", &format!("{branch}:{file}")])
+                    .output()
+                    .expect("git show");
+                let status = if output.status.success() {
+                    StatusCode::OK
+                } else {
+                    StatusCode::NOT_FOUND
+                };
+                return Response::builder()
+                    .status(status)
+                    .body(Body::from(output.stdout))
+                    .expect("response");
+            }
             let authorized = request
                 .headers()
                 .get(header::AUTHORIZATION)

@@ -160,7 +160,7 @@ impl Engine {
                     .await;
             }
         };
-        let source = match source_of(spec, &self.services.catalog.reader) {
+        let source = match source_of(spec, &self.services.catalog.reader).await {
             Ok(source) => source,
             Err(message) => {
                 return self
@@ -277,9 +277,25 @@ async fn heartbeat(
 }
 
 /// Where the template's files are: the directory of the catalog file it was read from (on this
-/// machine, or in a git repository read through the catalog's `reader`).
-pub fn source_of(spec: &Value, reader: &Reader) -> Result<TemplateSource, String> {
+/// machine, or in a git repository read through the catalog's `reader`). A template read from a git
+/// host's web or raw URL is read from that repository, fetched now: no git location keeps it fresh.
+pub async fn source_of(spec: &Value, reader: &Reader) -> Result<TemplateSource, String> {
     let base = spec["templateInfo"]["baseUrl"].as_str().unwrap_or_default();
+    let git_file_of_url = base
+        .strip_prefix("url:")
+        .and_then(|u| url::Url::parse(u).ok())
+        .and_then(|u| crate::git::web::git_file_of_web_url(&u));
+    if let Some(target) = git_file_of_url {
+        let (file, cache, settings) = reader.git_file_access(&target).map_err(|e| {
+            format!("the template's repository ({target}, from its URL) cannot be read: {e}")
+        })?;
+        reader.git_snapshot(&file.repo).await.map_err(|e| {
+            format!("the template's repository ({target}, from its URL) cannot be fetched: {e}")
+        })?;
+        return Ok(TemplateSource::Git(Box::new(GitTemplate::new(
+            file, cache, settings,
+        ))));
+    }
     match base.split_once(':') {
         Some(("git-file", target)) => {
             let (file, cache, settings) = reader
