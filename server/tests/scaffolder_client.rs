@@ -6,7 +6,9 @@ mod common;
 
 use std::process::Stdio;
 
-use atrium::config::{CatalogConfig, Config, OrphanPolicy, ScaffolderConfig};
+use atrium::config::{CatalogConfig, Config, OrphanPolicy, PublishHostConfig, ScaffolderConfig};
+use common::github_fake::{Expect, GithubFake};
+use serde_json::json;
 use sqlx::PgPool;
 
 #[sqlx::test(migrator = "atrium::MIGRATOR")]
@@ -20,6 +22,16 @@ async fn backstage_scaffolder_client_suite_passes(pool: PgPool) {
     );
     let fixtures = std::fs::canonicalize(suite.join("fixtures")).expect("fixtures");
     let workspaces = tempfile::tempdir().expect("tempdir");
+    // The GitHub the autocomplete test asks, with the caller's own token.
+    let github = GithubFake::start(
+        workspaces.path(),
+        "gho_callersOwnToken",
+        vec![
+            Expect::new("GET", "/user/orgs?per_page=100&page=1")
+                .answer(200, json!([{"login": "acme"}, {"login": "northwind"}])),
+        ],
+    )
+    .await;
 
     let config = Config {
         catalog: CatalogConfig {
@@ -30,6 +42,15 @@ async fn backstage_scaffolder_client_suite_passes(pool: PgPool) {
         },
         scaffolder: ScaffolderConfig {
             workspace_dir: workspaces.path().to_path_buf(),
+            hosts: vec![PublishHostConfig {
+                host: "github.test".to_owned(),
+                remote: github.remote_pattern(),
+                github_api_url: Some(github.api_url()),
+                token_env: None,
+                token_file: None,
+                username: None,
+                ssh_key: None,
+            }],
             ..ScaffolderConfig::default()
         },
         // Served on loopback in guest mode: the suite calls as the guest, without a token.
@@ -88,6 +109,7 @@ async fn backstage_scaffolder_client_suite_passes(pool: PgPool) {
         "{stdout}"
     );
     assert!(stdout.contains("fail 0"), "{stdout}");
+    github.finish();
 }
 
 /// The same client given API tokens, against an Atrium that requires credentials (no guest mode):

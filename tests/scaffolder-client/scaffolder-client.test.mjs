@@ -240,6 +240,38 @@ describe('listTemplatingExtensions', () => {
   });
 });
 
+describe('autocomplete', () => {
+  // The harness configures the host github.test, whose API is a fake that answers GET /user/orgs
+  // once, for the token below only (and fails the Rust test on any other request).
+  test("github owners: the organisations of the caller's token", async () => {
+    const answer = await client.autocomplete({
+      token: 'gho_callersOwnToken',
+      provider: 'github',
+      resource: 'owners',
+      context: { host: 'github.test' },
+    });
+    assert.deepEqual(answer, { results: [{ id: 'acme' }, { id: 'northwind' }] });
+  });
+
+  test('an unknown resource or provider is a 400 InputError naming it', async () => {
+    for (const [provider, resource, text] of [
+      ['github', 'repositories', 'Invalid resource: repositories'],
+      ['bitbucket', 'workspaces', 'Unsupported provider: bitbucket'],
+    ]) {
+      await assert.rejects(
+        client.autocomplete({ token: 't', provider, resource, context: {} }),
+        (error) => {
+          assert.ok(error instanceof ResponseError, `ResponseError, got ${error}`);
+          assert.equal(error.response.status, 400);
+          assert.equal(error.body.error.name, 'InputError');
+          assert.ok(error.body.error.message.includes(text), error.body.error.message);
+          return true;
+        },
+      );
+    }
+  });
+});
+
 describe('getTemplateParameterSchema', () => {
   test('answers the title and one step per parameter page, with its schema', async () => {
     const schema = await client.getTemplateParameterSchema('template:default/hello-service');

@@ -47,6 +47,7 @@ where
         .route("/v2/dry-run", post(dry_run))
         .route("/v2/actions", get(list_actions))
         .route("/v2/templating-extensions", get(templating_extensions))
+        .route("/v2/autocomplete/{provider}/{resource}", post(autocomplete))
         .route(
             "/v2/templates/{namespace}/{kind}/{name}/parameter-schema",
             get(parameter_schema),
@@ -364,6 +365,36 @@ async fn list_actions(State(scaffolder): State<ScaffolderService>) -> Json<Value
 }
 
 /// The filters and globals template expressions may call (Backstage's four filters).
+/// `POST /v2/autocomplete/{provider}/{resource}` with `{token, context}`: what Backstage's pickers
+/// ask a source-control host for. Like Backstage's built-in modules, Atrium answers `github` `owners`
+/// (the organisations of the caller's token, on `context.host`, default `github.com`); anything else
+/// is a 400 naming what is supported.
+async fn autocomplete(
+    State(scaffolder): State<ScaffolderService>,
+    _caller: Caller,
+    Path((provider, resource)): Path<(String, String)>,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Json<Value>, AppError> {
+    if provider != "github" {
+        return Err(AppError::input(format!(
+            "Unsupported provider: {provider} (Atrium answers autocomplete for github)"
+        )));
+    }
+    if resource != "owners" {
+        return Err(AppError::input(format!(
+            "Invalid resource: {resource} (github answers owners)"
+        )));
+    }
+    let token = body["token"].as_str().unwrap_or_default();
+    let host = body["context"]["host"].as_str().unwrap_or("github.com");
+    let owners = super::actions::publish::github_owners(scaffolder.config(), host, token)
+        .await
+        .map_err(|e| AppError::input(e.to_string()))?;
+    Ok(Json(json!({
+        "results": owners.into_iter().map(|id| json!({"id": id})).collect::<Vec<_>>()
+    })))
+}
+
 async fn templating_extensions() -> Json<Value> {
     Json(super::expr::templating_extensions())
 }

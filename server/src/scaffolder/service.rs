@@ -133,6 +133,11 @@ impl ScaffolderService {
         &self.catalog
     }
 
+    /// The scaffolder's configuration (publish hosts, allowlists, limits).
+    pub fn config(&self) -> &crate::config::ScaffolderConfig {
+        &self.config.scaffolder
+    }
+
     /// Hosts repository URLs may name (`scaffolder.allowed_hosts`): the form's host choices.
     pub fn allowed_hosts(&self) -> &[String] {
         &self.config.scaffolder.allowed_hosts

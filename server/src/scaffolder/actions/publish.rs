@@ -47,7 +47,7 @@ use super::{Action, ActionContext, ActionError};
 use crate::scaffolder::workspace::{PathError, Workspace};
 
 pub use git::Credentials;
-pub use github::PublishGithub;
+pub use github::{PublishGithub, github_owners};
 
 /// Backstage's default commit message for a new repository.
 pub const DEFAULT_COMMIT_MESSAGE: &str = "initial commit";

@@ -30,6 +30,53 @@ pub const DEFAULT_GITHUB_BRANCH: &str = "master";
 /// `publish:github`.
 pub struct PublishGithub;
 
+/// Most organisations listed for `POST /v2/autocomplete/github/owners` (100 a page).
+const MAX_OWNER_PAGES: usize = 10;
+
+/// `POST /v2/autocomplete/github/owners`, as Backstage's GitHub module answers it: the organisations
+/// the given (user's) token belongs to, on `host` (a `scaffolder.hosts` entry with a
+/// `github_api_url`). The token is the caller's own, as Backstage's form sends it; the host's
+/// configured token is never used here, so nobody lists what only the portal's account can see.
+pub async fn github_owners(
+    config: &crate::config::ScaffolderConfig,
+    host: &str,
+    token: &str,
+) -> Result<Vec<String>, ActionError> {
+    if token.trim().is_empty() {
+        return Err(ActionError::input(
+            "autocomplete github owners needs the caller's GitHub token in `token`",
+        ));
+    }
+    let api_url = config
+        .hosts
+        .iter()
+        .find(|h| h.host.eq_ignore_ascii_case(host))
+        .and_then(|h| h.github_api_url.as_deref())
+        .ok_or_else(|| {
+            ActionError::input(format!(
+                "{host} is not a GitHub host in scaffolder.hosts (an entry with github_api_url)"
+            ))
+        })?;
+    let api = super::github_api::Api::new(
+        api_url,
+        super::super::repo_url::Secret::new(token.trim()),
+        "x-access-token".to_owned(),
+    )?;
+    let organizations = api
+        .list(&["user", "orgs"], MAX_OWNER_PAGES)
+        .await
+        .map_err(|e| {
+            e.context(&format!(
+                "Cannot list the organizations of the token on {host}"
+            ))
+        })?;
+    Ok(organizations
+        .iter()
+        .filter_map(|o| o.get("login").and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect())
+}
+
 impl Action for PublishGithub {
     fn id(&self) -> &'static str {
         "publish:github"

@@ -87,6 +87,45 @@ impl Api {
     ) -> Result<Value, ApiError> {
         let url = self.url(segments);
         let shown = format!("{method} /{}", segments.join("/"));
+        self.send(method, url, shown, body).await
+    }
+
+    /// Every item of a paginated list (`GET` with `per_page=100&page=N` until a short page), at most
+    /// `max_pages` pages.
+    pub(super) async fn list(
+        &self,
+        segments: &[&str],
+        max_pages: usize,
+    ) -> Result<Vec<Value>, ApiError> {
+        let mut items = Vec::new();
+        for page in 1..=max_pages {
+            let mut url = self.url(segments);
+            url.query_pairs_mut()
+                .append_pair("per_page", "100")
+                .append_pair("page", &page.to_string());
+            let shown = format!("GET /{}", segments.join("/"));
+            let answer = self.send(Method::GET, url, shown.clone(), None).await?;
+            let Value::Array(batch) = answer else {
+                return Err(ApiError::Transport(format!(
+                    "{shown}: the answer is not a list"
+                )));
+            };
+            let full = batch.len() == 100;
+            items.extend(batch);
+            if !full {
+                break;
+            }
+        }
+        Ok(items)
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        url: url::Url,
+        shown: String,
+        body: Option<Value>,
+    ) -> Result<Value, ApiError> {
         let mut request = self
             .client
             .request(method, url)
