@@ -207,6 +207,9 @@ pub struct CatalogConfig {
     /// Counts and facet counts each replica keeps for the current catalog generation. Default 10,000;
     /// 0 computes every answer afresh.
     pub answer_cache_entries: usize,
+    /// Compressed bodies of unpaginated entity lists (a team's owned entities, say) each replica keeps
+    /// for the current catalog generation, in megabytes. Default 32; 0 keeps none.
+    pub list_cache_megabytes: usize,
     /// What happens to entities their location stopped emitting: `delete` (default) or `keep`
     /// (kept, annotated `backstage.io/orphan: "true"`).
     pub orphan_policy: OrphanPolicy,
@@ -231,6 +234,7 @@ impl Default for CatalogConfig {
             processing_lease_seconds: 60,
             processing_workers: 4,
             answer_cache_entries: 10_000,
+            list_cache_megabytes: 32,
             orphan_policy: OrphanPolicy::Delete,
             git: GitConfig::default(),
         }
@@ -461,6 +465,9 @@ impl Config {
                 }
                 "ATRIUM_CATALOG_ANSWER_CACHE_ENTRIES" => {
                     self.catalog.answer_cache_entries = value.parse().map_err(|e| bad(&e))?;
+                }
+                "ATRIUM_CATALOG_LIST_CACHE_MEGABYTES" => {
+                    self.catalog.list_cache_megabytes = value.parse().map_err(|e| bad(&e))?;
                 }
                 "ATRIUM_GIT_CACHE_DIR" => self.catalog.git.cache_dir = PathBuf::from(&value),
                 "ATRIUM_WEBHOOK_SECRET_GITHUB" => {

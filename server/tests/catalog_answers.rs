@@ -205,3 +205,57 @@ async fn ingestion_keeps_the_planner_statistics_fresh(pool: PgPool) {
         "the stitcher analyzed `entity` after a bulk change: the planner estimates {estimate} rows"
     );
 }
+
+/// Unpaginated lists are kept whole per generation (`catalog::list_answers`): the same request gives
+/// the same body, and an owner changing in a file shows in the very next list of both teams.
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn unpaginated_lists_follow_every_change_at_once(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let owned = |owner: &str, names: &[&str]| -> String {
+        file(
+            &names
+                .iter()
+                .map(|n| {
+                    component(n, "service", n, "x")
+                        .replace("owner: team-a", &format!("owner: {owner}"))
+                })
+                .collect::<Vec<_>>(),
+        )
+    };
+    app.add("a.yaml", &owned("team-a", &["billing", "ledger"]))
+        .await;
+    app.add("b.yaml", &owned("team-b", &["web"])).await;
+    let list =
+        |team: &str| format!("/api/catalog/entities?filter=relations.ownedBy=group:default/{team}");
+    let names_of = |body: &Value| TestApp::names(body);
+
+    let first = app.get(&list("team-a")).await;
+    assert_eq!(names_of(&first.body), ["billing", "ledger"]);
+    let again = app.get(&list("team-a")).await;
+    assert_eq!(again.body, first.body, "the kept answer is the same body");
+    assert_eq!(
+        again
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/json")
+    );
+    let projected = app
+        .get(&format!("{}&fields=metadata.name", list("team-a")))
+        .await;
+    assert_eq!(
+        projected.body,
+        json!([{"metadata": {"name": "billing"}}, {"metadata": {"name": "ledger"}}]),
+        "fields are part of what is kept"
+    );
+
+    // The ledger moves to team-b, in the same file.
+    let moved = [owned("team-a", &["billing"]), owned("team-b", &["ledger"])].join("---\n");
+    app.write("a.yaml", &moved);
+    app.refresh_all().await;
+    assert_eq!(names_of(&app.get(&list("team-a")).await.body), ["billing"]);
+    assert_eq!(
+        names_of(&app.get(&list("team-b")).await.body),
+        ["ledger", "web"]
+    );
+}

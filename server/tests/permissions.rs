@@ -156,6 +156,12 @@ async fn people_see_only_what_the_policy_lets_them_see(pool: PgPool) {
         names_as(&app, &sam, components).await,
         ["billing", "vault", "web"]
     );
+    // Asked again: each caller's kept answer is their own (the key holds their restriction).
+    assert_eq!(names_as(&app, &alice, components).await, ["billing", "web"]);
+    assert_eq!(
+        names_as(&app, &sam, components).await,
+        ["billing", "vault", "web"]
+    );
     // Paginated lists and cursor pages too, with their totals.
     let paged = "/api/catalog/entities?filter=kind=component&limit=10";
     assert_eq!(names_as(&app, &alice, paged).await, ["billing", "web"]);

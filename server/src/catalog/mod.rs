@@ -19,6 +19,7 @@ pub mod filter;
 pub mod generation_cache;
 pub mod ingest;
 pub mod lint;
+pub mod list_answers;
 pub mod model;
 pub mod pages;
 pub mod placeholder;

@@ -18,6 +18,7 @@ use super::answers::Answers;
 use super::db::{self, LocationJob, LocationRow, locations};
 use super::filter::Filter;
 use super::ingest;
+use super::list_answers::ListAnswers;
 use super::model::processing::ProcessingError;
 use super::source::{ReadError, Reader, Target, generated_location_key};
 use crate::auth::Caller;
@@ -36,6 +37,8 @@ pub struct CatalogService {
     pub reader: Reader,
     /// Counts and facet counts of the current catalog generation.
     pub answers: Arc<Answers>,
+    /// Bodies of unpaginated lists of the current catalog generation.
+    pub lists: Arc<ListAnswers>,
     wake: Arc<Notify>,
 }
 
@@ -44,6 +47,12 @@ impl CatalogService {
         let reader = Reader::new(&config.catalog)?;
         Ok(Self {
             answers: Arc::new(Answers::new(config.catalog.answer_cache_entries)),
+            lists: Arc::new(ListAnswers::new(
+                config
+                    .catalog
+                    .list_cache_megabytes
+                    .saturating_mul(1024 * 1024),
+            )),
             db,
             config,
             reader,

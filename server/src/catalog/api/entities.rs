@@ -15,6 +15,7 @@ use crate::auth::Caller;
 use crate::catalog::access;
 use crate::catalog::db::{self, EntityQuery, OrderField};
 use crate::catalog::filter::{self, parse_filter_params};
+use crate::catalog::list_answers::ListKey;
 use crate::catalog::model::refs::{EntityRef, RefDefaults};
 use crate::error::{AppError, Result};
 use crate::http::{ApiJson, Path, QueryParams, RawJson, json_array};
@@ -48,18 +49,32 @@ pub async fn list_entities(
         .map(|raw| parse_order(raw))
         .collect::<Result<Vec<_>>>()?;
     let Some(page) = Pagination::from_params(&params)? else {
+        let order = &order[..order.len().min(1)];
+        // Read before the list, so a kept answer holds every change a request reading the same
+        // generation could have seen (see `list_answers`).
+        let generation = db::generation::current(&state.db).await?;
+        let key = ListKey {
+            filter: filter.clone(),
+            order: order.to_vec(),
+            fields: params.all("fields"),
+        };
+        if let Some(body) = state.catalog.lists.get(generation, &key) {
+            return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
+        }
         let rows = db::query_entities(
             &state.db,
             &EntityQuery {
                 filter: filter.as_ref(),
-                order: &order[..order.len().min(1)],
+                order,
                 require_order_value: true,
                 ..EntityQuery::default()
             },
         )
         .await?;
         let bodies = project_all(rows.into_iter().map(|row| row.body).collect(), &fields)?;
-        return Ok(RawJson(json_array(&bodies)).into_response());
+        let body = json_array(&bodies);
+        state.catalog.lists.keep(generation, key, body.as_bytes());
+        return Ok(RawJson(body).into_response());
     };
     // Ask for one more than the limit to know whether there is a next page.
     let rows = db::query_entities(
