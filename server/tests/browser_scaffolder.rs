@@ -605,6 +605,15 @@ async fn conditional_fields_show_only_when_they_apply(pool: PgPool) {
         .expect("kind");
     assert!(!displayed(&client, "#field-registry-field").await);
     assert!(displayed(&client, "#field-port-field").await);
+    // Sent without the port the service needs: the error sits next to the port.
+    click(&client, "form.template-form button.primary").await;
+    let error = wait_for(&client, "#field-port-field #field-port-error").await;
+    assert!(
+        error.text().await.expect("text").contains("required"),
+        "{:?}",
+        error.text().await
+    );
+    assert!(displayed(&client, "#field-port-field").await);
     fill(&client, "#field-port", "8080").await;
     click(&client, "#field-public").await;
     assert!(displayed(&client, "#field-domain-field").await);

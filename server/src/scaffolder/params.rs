@@ -69,45 +69,78 @@ pub fn validate(pages: &[Value], values: &Value) -> Vec<ParameterError> {
             }
         };
         for error in validator.iter_errors(values) {
-            let mut path: Vec<Value> = error
-                .instance_path()
-                .segments()
-                .map(|segment| match segment.to_string().parse::<u64>() {
-                    Ok(index) => Value::from(index),
-                    Err(_) => Value::String(segment.to_string()),
-                })
-                .collect();
-            let message = match error.kind() {
-                jsonschema::error::ValidationErrorKind::Required { property } => {
-                    // The error sits on the object; a form shows it next to the missing field.
-                    if let Some(name) = property.as_str() {
-                        path.push(Value::String(name.to_owned()));
-                    }
-                    "is required".to_owned()
-                }
-                _ => error.to_string(),
-            };
-            let property = path.iter().fold("instance".to_owned(), |mut acc, segment| {
-                match segment {
-                    Value::String(s) => {
-                        acc.push('.');
-                        acc.push_str(s);
-                    }
-                    other => acc.push_str(&format!("[{other}]")),
-                }
-                acc
-            });
-            errors.push(ParameterError {
-                stack: format!("{property} {message}"),
-                path,
-                property,
-                message,
-                name: error.kind().keyword().to_owned(),
-                page,
-            });
+            push_error(&error, page, &mut errors);
         }
     }
     errors
+}
+
+/// One validation error as a [`ParameterError`]. A `oneOf` that no alternative satisfies (the usual
+/// `dependencies` shape: one alternative per value of a select) is reported as the errors of the one
+/// alternative the values chose, when exactly one fails only on other things than `enum`/`const`: "port
+/// is required", next to the port, rather than "not valid under any of the schemas" on the whole form.
+fn push_error(
+    error: &jsonschema::ValidationError<'_>,
+    page: usize,
+    errors: &mut Vec<ParameterError>,
+) {
+    use jsonschema::error::ValidationErrorKind;
+    if let ValidationErrorKind::OneOfNotValid { context } = error.kind() {
+        let chosen: Vec<&Vec<jsonschema::ValidationError<'static>>> = context
+            .iter()
+            .filter(|alternative| {
+                !alternative.is_empty()
+                    && alternative.iter().all(|e| {
+                        !matches!(
+                            e.kind(),
+                            ValidationErrorKind::Enum { .. } | ValidationErrorKind::Constant { .. }
+                        )
+                    })
+            })
+            .collect();
+        if let [alternative] = chosen.as_slice() {
+            for inner in alternative.iter() {
+                push_error(inner, page, errors);
+            }
+            return;
+        }
+    }
+    let mut path: Vec<Value> = error
+        .instance_path()
+        .segments()
+        .map(|segment| match segment.to_string().parse::<u64>() {
+            Ok(index) => Value::from(index),
+            Err(_) => Value::String(segment.to_string()),
+        })
+        .collect();
+    let message = match error.kind() {
+        ValidationErrorKind::Required { property } => {
+            // The error sits on the object; a form shows it next to the missing field.
+            if let Some(name) = property.as_str() {
+                path.push(Value::String(name.to_owned()));
+            }
+            "is required".to_owned()
+        }
+        _ => error.to_string(),
+    };
+    let property = path.iter().fold("instance".to_owned(), |mut acc, segment| {
+        match segment {
+            Value::String(s) => {
+                acc.push('.');
+                acc.push_str(s);
+            }
+            other => acc.push_str(&format!("[{other}]")),
+        }
+        acc
+    });
+    errors.push(ParameterError {
+        stack: format!("{property} {message}"),
+        path,
+        property,
+        message,
+        name: error.kind().keyword().to_owned(),
+        page,
+    });
 }
 
 #[cfg(test)]
@@ -166,5 +199,22 @@ mod tests {
         assert!(validate(std::slice::from_ref(&page), &json!({"kind": "a"})).is_empty());
         let errors = validate(&[page], &json!({"kind": "b"}));
         assert_eq!(errors[0].path, [json!("extra")]);
+    }
+
+    #[test]
+    fn a_dependency_alternative_reports_its_own_field() {
+        let page = json!({
+            "properties": {"kind": {"enum": ["library", "service"]}},
+            "dependencies": {"kind": {"oneOf": [
+                {"properties": {"kind": {"enum": ["library"]}}},
+                {"properties": {"kind": {"enum": ["service"]}, "port": {"type": "integer"}}, "required": ["port"]}
+            ]}}
+        });
+        let errors = validate(std::slice::from_ref(&page), &json!({"kind": "service"}));
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert_eq!(errors[0].stack, "instance.port is required");
+        assert!(validate(std::slice::from_ref(&page), &json!({"kind": "library"})).is_empty());
+        let wrong_type = validate(&[page], &json!({"kind": "service", "port": "eighty"}));
+        assert_eq!(wrong_type[0].path, [json!("port")]);
     }
 }
