@@ -14,7 +14,7 @@
 
 use serde_json::{Map, Value};
 
-use super::fields::display;
+use super::shown::display;
 
 /// When a conditional field applies.
 #[derive(Debug, Clone, PartialEq)]

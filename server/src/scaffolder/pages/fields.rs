@@ -8,6 +8,7 @@
 use serde_json::{Map, Value};
 
 use super::conditions::{self, When};
+use super::shown::display;
 
 /// One `<fieldset>`: a parameter page.
 pub struct PageView {
@@ -132,16 +133,6 @@ fn schema_type(schema: &Value) -> &str {
 
 fn ui_field(schema: &Value) -> &str {
     schema["ui:field"].as_str().unwrap_or_default()
-}
-
-/// A value as a form control shows it.
-pub fn display(value: &Value) -> String {
-    match value {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        Value::Number(_) | Value::Bool(_) => value.to_string(),
-        other => serde_json::to_string_pretty(other).unwrap_or_default(),
-    }
 }
 
 /// The pages as field views, showing `values`.

@@ -66,7 +66,7 @@ async fn render(
     let mut pages = fields::pages(&template.pages, values, scaffolder.allowed_hosts());
     for field in pages.iter_mut().flat_map(|p| p.fields.iter_mut()) {
         if let Some(picker) = &field.picker {
-            let chosen = fields::display(&values[field.name.as_str()]);
+            let chosen = super::shown::display(&values[field.name.as_str()]);
             field.options = picker_options(scaffolder.catalog(), caller, picker, &chosen).await?;
         }
     }

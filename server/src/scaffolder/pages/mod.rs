@@ -12,6 +12,7 @@ mod fields;
 mod form;
 mod gallery;
 mod history;
+mod shown;
 mod task;
 
 use axum::Router;
