@@ -22,7 +22,7 @@ use axum::http::StatusCode;
 use base64::Engine;
 use common::TestApp;
 use common::git::{git, git_bytes};
-use common::github_fake::{Expect, GithubFake};
+use common::github_fake::{Expect, GithubFake, default_branch_protection};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -66,23 +66,6 @@ fn default_create_body(repo: &str, description: &str) -> Value {
         "allow_auto_merge": false,
         "squash_merge_commit_title": "COMMIT_OR_PR_TITLE",
         "squash_merge_commit_message": "COMMIT_MESSAGES"
-    })
-}
-
-/// Backstage's default branch protection (`protectDefaultBranch` defaults to true).
-fn default_protection() -> Value {
-    json!({
-        "required_status_checks": {"strict": true, "contexts": []},
-        "restrictions": null,
-        "enforce_admins": true,
-        "required_pull_request_reviews": {
-            "required_approving_review_count": 1,
-            "require_code_owner_reviews": false,
-            "dismiss_stale_reviews": false,
-            "require_last_push_approval": false
-        },
-        "required_conversation_resolution": false,
-        "required_linear_history": false
     })
 }
 
@@ -130,7 +113,7 @@ async fn run_public_template(pool: PgPool, template: PublicTemplate) {
                 "PUT",
                 &format!("/repos/{full_name}/branches/{}/protection", template.branch),
             )
-            .body(default_protection())
+            .body(default_branch_protection())
             .answer(200, json!({})),
         ],
     )

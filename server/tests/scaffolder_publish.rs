@@ -17,7 +17,7 @@ use atrium::scaffolder::workspace::Workspace;
 use axum::http::StatusCode;
 use common::TestApp;
 use common::git::{BareRepo, git};
-use common::github_fake::{Expect, GithubFake};
+use common::github_fake::{Expect, GithubFake, default_branch_protection, name_exists};
 use serde_json::{Map, Value, json};
 use sqlx::PgPool;
 
@@ -1106,10 +1106,7 @@ async fn publish_github_reports_api_errors_clearly(pool: PgPool) {
                 }))
                 .answer(
                     422,
-                    json!({
-                        "message": "Repository creation failed.",
-                        "errors": [{"resource": "Repository", "code": "custom", "field": "name", "message": "name already exists on this account"}]
-                    }),
+                    name_exists(),
                 ),
             // It exists with a branch: someone's work, never written to.
             Expect::new("GET", "/repos/acme/svc/branches")
@@ -1227,29 +1224,14 @@ async fn publish_github_retried_after_creating_the_repository_publishes_into_it(
                 }))
                 .answer(
                     422,
-                    json!({
-                        "message": "Repository creation failed.",
-                        "errors": [{"resource": "Repository", "code": "custom", "field": "name", "message": "name already exists on this account"}]
-                    }),
+                    name_exists(),
                 )
                 // What the first attempt left: the repository, empty.
                 .creates_repo("acme/svc"),
             Expect::new("GET", "/repos/acme/svc/branches").answer(200, json!([])),
             Expect::new("GET", "/repos/acme/svc").answer(200, created_repo("acme", "svc")),
             Expect::new("PUT", "/repos/acme/svc/branches/master/protection")
-                .body(json!({
-                    "required_status_checks": {"strict": true, "contexts": []},
-                    "restrictions": null,
-                    "enforce_admins": true,
-                    "required_pull_request_reviews": {
-                        "required_approving_review_count": 1,
-                        "require_code_owner_reviews": false,
-                        "dismiss_stale_reviews": false,
-                        "require_last_push_approval": false
-                    },
-                    "required_conversation_resolution": false,
-                    "required_linear_history": false
-                }))
+                .body(default_branch_protection())
                 .answer(200, json!({})),
         ],
     )

@@ -17,6 +17,31 @@ use axum::http::{Request, Response, StatusCode, header};
 use base64::Engine;
 use serde_json::Value;
 
+/// The branch protection Backstage's `publish:github` asks for by default (`protectDefaultBranch`).
+pub fn default_branch_protection() -> Value {
+    serde_json::json!({
+        "required_status_checks": {"strict": true, "contexts": []},
+        "restrictions": null,
+        "enforce_admins": true,
+        "required_pull_request_reviews": {
+            "required_approving_review_count": 1,
+            "require_code_owner_reviews": false,
+            "dismiss_stale_reviews": false,
+            "require_last_push_approval": false
+        },
+        "required_conversation_resolution": false,
+        "required_linear_history": false
+    })
+}
+
+/// GitHub's 422 answer to creating a repository whose name is taken.
+pub fn name_exists() -> Value {
+    serde_json::json!({
+        "message": "Repository creation failed.",
+        "errors": [{"resource": "Repository", "code": "custom", "field": "name", "message": "name already exists on this account"}]
+    })
+}
+
 /// One expected API request and its answer.
 pub struct Expect {
     method: String,
