@@ -310,6 +310,118 @@ async fn facets_count_original_values(pool: PgPool) {
     );
 }
 
+/// Names, titles, descriptions, links, `apiVersion`, the namespace and where an entity was read keep
+/// no `entity_facet` rows; their facets are still exact, values as written, over the filtered set.
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn facets_of_per_entity_text_are_counted_without_rows(pool: PgPool) {
+    let app = TestApp::new(pool.clone()).await;
+    let component = |name: &str, title: &str, kind_type: &str, namespace: &str| {
+        format!(
+            "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\n  namespace: {namespace}\n  title: {title}\n  description: Shared words\n  links:\n    - url: https://runbooks.example/{name}\n    - url: https://status.example\nspec:\n  type: {kind_type}\n  lifecycle: production\n  owner: team-a\n---\n"
+        )
+    };
+    let file = [
+        component("Checkout", "Payments", "service", "default"),
+        component("cart", "Payments", "service", "shop"),
+        component("Web", "Storefront", "website", "shop"),
+    ]
+    .concat()
+        + "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata:\n  name: team-a\n  title: Payments\nspec:\n  type: team\n  children: []\n";
+    app.add("many.yaml", &file).await;
+
+    let facets = |query: &'static str| {
+        let app = &app;
+        async move {
+            let response = app
+                .get(&format!("/api/catalog/entity-facets?{query}"))
+                .await;
+            assert_eq!(
+                response.status,
+                StatusCode::OK,
+                "{query}: {}",
+                response.body
+            );
+            response.body["facets"].clone()
+        }
+    };
+    let body =
+        facets("facet=metadata.title&facet=metadata.name&facet=apiVersion&filter=kind=component")
+            .await;
+    assert_eq!(
+        body["metadata.title"],
+        json!([{"value": "Payments", "count": 2}, {"value": "Storefront", "count": 1}])
+    );
+    assert_eq!(
+        body["metadata.name"],
+        json!([{"value": "Checkout", "count": 1}, {"value": "Web", "count": 1}, {"value": "cart", "count": 1}]),
+        "names as written, in byte order among equal counts"
+    );
+    assert_eq!(
+        body["apiVersion"],
+        json!([{"value": "backstage.io/v1alpha1", "count": 3}])
+    );
+    let body = facets("facet=metadata.title").await;
+    assert_eq!(
+        body["metadata.title"],
+        json!([{"value": "Payments", "count": 3}, {"value": "Storefront", "count": 1}]),
+        "the group counts too without a filter"
+    );
+    let body = facets("facet=metadata.links.url&filter=spec.type=service").await;
+    assert_eq!(
+        body["metadata.links.url"],
+        json!([
+            {"value": "https://status.example", "count": 2},
+            {"value": "https://runbooks.example/Checkout", "count": 1},
+            {"value": "https://runbooks.example/cart", "count": 1},
+        ])
+    );
+    let body = facets("facet=metadata.namespace&facet=metadata.description&filter=kind=component,metadata.namespace=shop").await;
+    assert_eq!(
+        body["metadata.namespace"],
+        json!([{"value": "shop", "count": 2}])
+    );
+    assert_eq!(
+        body["metadata.description"],
+        json!([{"value": "Shared words", "count": 2}])
+    );
+    let body = facets("facet=metadata.annotations.backstage.io/managed-by-location").await;
+    let locations = body["metadata.annotations.backstage.io/managed-by-location"]
+        .as_array()
+        .expect("values")
+        .clone();
+    assert_eq!(locations.len(), 1, "{locations:?}");
+    assert_eq!(
+        locations[0]["count"], 5,
+        "four entities and the Location generated for the file: {locations:?}"
+    );
+    assert!(
+        locations[0]["value"]
+            .as_str()
+            .expect("value")
+            .ends_with("many.yaml"),
+        "{locations:?}"
+    );
+
+    let stored: Vec<String> =
+        sqlx::query_scalar("select distinct key from entity_facet order by key")
+            .fetch_all(&pool)
+            .await
+            .expect("keys");
+    assert!(stored.contains(&"spec.type".to_owned()), "{stored:?}");
+    for key in [
+        "metadata.name",
+        "metadata.title",
+        "metadata.namespace",
+        "metadata.links.url",
+        "apiversion",
+    ] {
+        assert!(
+            !stored.contains(&key.to_owned()),
+            "{key} has rows: {stored:?}"
+        );
+    }
+}
+
 #[sqlx::test(migrator = "atrium::MIGRATOR")]
 async fn by_refs_keeps_request_order_with_nulls(pool: PgPool) {
     let app = TestApp::new(pool).await;

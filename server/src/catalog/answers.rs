@@ -141,10 +141,7 @@ impl Answers {
         };
         self.facets
             .get_or_compute(generation, &key, || async {
-                Ok(Arc::new(match text {
-                    None => db::facet_counts(pool, facet, filter).await?,
-                    Some(text) => db::facet_counts_with_text(pool, facet, filter, text).await?,
-                }))
+                Ok(Arc::new(db::facet_counts(pool, facet, filter, text).await?))
             })
             .await
     }

@@ -20,7 +20,7 @@ pub mod status;
 pub mod stitch;
 
 pub use claims::{LocationJob, claim_due_locations};
-pub use facets::{FacetCountRow, facet_counts, facet_counts_with_text};
+pub use facets::{FacetCountRow, facet_counts};
 pub use locations::LocationRow;
 pub use query::{
     EntityQuery, FullText, Keyset, OrderField, PageRow, count_entities, query_entities,

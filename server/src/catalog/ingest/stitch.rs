@@ -86,10 +86,15 @@ pub async fn stitch_batch(pool: &PgPool, limit: i64) -> Result<usize, sqlx::Erro
         }
         // Relations change most while a catalog is ingested, and they are not facets: most re-stitches
         // leave the facet rows as they are.
-        let facet_hash = facet_hash(&index.facets);
+        let stored_facets: Vec<(String, String)> = index
+            .facets
+            .into_iter()
+            .filter(|(key, _)| search::facet_stored(key))
+            .collect();
+        let facet_hash = facet_hash(&stored_facets);
         if row.facet_hash.as_deref() != Some(facet_hash.as_str()) {
             facets.entities.push(row.id);
-            for (key, value) in index.facets {
+            for (key, value) in stored_facets {
                 facets.ids.push(row.id);
                 facets.kinds.push(row.kind.clone());
                 facets.keys.push(key);
