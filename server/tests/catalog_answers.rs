@@ -265,3 +265,76 @@ async fn unpaginated_lists_follow_every_change_at_once(pool: PgPool) {
         ["ledger", "web"]
     );
 }
+
+/// An entity asked for by name is kept per generation too (`catalog.entity_cache_megabytes`), and
+/// each replica learns of a new generation by LISTEN/NOTIFY instead of asking on every request
+/// (`catalog::generation_watch`): a change shows at once on the replica that stored it, and on
+/// another within moments, long before the watch's own 5 s re-read.
+#[sqlx::test(migrator = "atrium::MIGRATOR")]
+async fn entities_by_name_follow_changes_here_and_on_other_replicas(pool: PgPool) {
+    let here = TestApp::new(pool.clone()).await;
+    let other = TestApp::new(pool).await;
+    let by_name = "/api/catalog/entities/by-name/component/default/ledger";
+    here.add("l.yaml", &component("ledger", "service", "Ledger", "Books"))
+        .await;
+    for app in [&here, &other] {
+        let response = app.get(by_name).await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+        assert_eq!(response.body["metadata"]["title"], "Ledger");
+        assert_eq!(app.get(by_name).await.body, response.body, "kept, the same");
+    }
+
+    // Both replicas listen (each started its watch with its first request).
+    let listening = async || {
+        sqlx::query_scalar::<_, i64>(
+            "select count(*) from pg_stat_activity
+             where datname = current_database() and query = 'LISTEN \"atrium_catalog_generation\"'",
+        )
+        .fetch_one(&here.state.db)
+        .await
+        .expect("pg_stat_activity")
+    };
+    let started = std::time::Instant::now();
+    while listening().await < 2 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the replicas do not listen for generations"
+        );
+        tokio::task::yield_now().await;
+    }
+
+    here.write(
+        "l.yaml",
+        &component("ledger", "service", "Ledger v2", "Books"),
+    );
+    here.refresh_all().await;
+    assert_eq!(
+        here.get(by_name).await.body["metadata"]["title"],
+        "Ledger v2",
+        "the replica that stored the change shows it in its next request"
+    );
+    let started = std::time::Instant::now();
+    loop {
+        let title = other.get(by_name).await.body["metadata"]["title"].clone();
+        if title == "Ledger v2" {
+            break;
+        }
+        assert_eq!(title, "Ledger", "only the old or the new body");
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(1000),
+            "the other replica still serves the old body after {:?}",
+            started.elapsed()
+        );
+        tokio::task::yield_now().await;
+    }
+
+    let uid = here.entity("component", "ledger").await["metadata"]["uid"]
+        .as_str()
+        .expect("uid")
+        .to_owned();
+    let deleted = here
+        .delete(&format!("/api/catalog/entities/by-uid/{uid}"))
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert_eq!(here.get(by_name).await.status, StatusCode::NOT_FOUND);
+}

@@ -3,8 +3,8 @@
 //! `totalItems` of a list and the counts of a facet scan every matching entity, which no index makes
 //! cheap at 100k entities, and a text search's page checks every candidate; a list page, a search or
 //! a facet is asked for again and again while nothing changes.
-//! Each answer is kept with the generation read before computing it (`db::generation`): a change to a
-//! served entity bumps the generation when it commits, so a request that reads the same generation
+//! Each answer is kept with the generation read before computing it (`generation_watch`): a change to
+//! a served entity bumps the generation when it commits, so a request that reads the same generation
 //! finds an answer that holds every change it could have seen.
 
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use sqlx::PgPool;
 use super::db::{self, EntityQuery, FacetCountRow, FullText, Keyset, OrderField, PageRow};
 use super::filter::Filter;
 use super::generation_cache::GenerationCache;
+use super::generation_watch::GenerationWatch;
 
 /// What a count depends on: the rows `push_where` selects, nothing about the page.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -65,11 +66,13 @@ pub struct Answers {
     counts: GenerationCache<CountKey, i64>,
     facets: GenerationCache<FacetKey, Arc<Vec<FacetCountRow>>>,
     pages: GenerationCache<PageKey, Arc<Vec<PageRow>>>,
+    generation: Arc<GenerationWatch>,
 }
 
 impl Answers {
-    pub fn new(max_entries: usize) -> Self {
+    pub fn new(max_entries: usize, generation: Arc<GenerationWatch>) -> Self {
         Self {
+            generation,
             counts: GenerationCache::new(max_entries),
             facets: GenerationCache::new(max_entries),
             // Pages are larger (bodies): a fiftieth as many.
@@ -83,7 +86,7 @@ impl Answers {
         pool: &PgPool,
         query: &EntityQuery<'_>,
     ) -> Result<i64, sqlx::Error> {
-        let generation = db::generation::current(pool).await?;
+        let generation = self.generation.current().await?;
         self.counts
             .get_or_compute(generation, &CountKey::of(query), || {
                 db::count_entities(pool, query)
@@ -103,7 +106,7 @@ impl Answers {
         if !cacheable {
             return db::query_entities(pool, query).await;
         }
-        let generation = db::generation::current(pool).await?;
+        let generation = self.generation.current().await?;
         let key = PageKey {
             rows: CountKey::of(query),
             order: query.order.to_vec(),
@@ -133,7 +136,7 @@ impl Answers {
         filter: Option<&Filter>,
         text: Option<&str>,
     ) -> Result<Arc<Vec<FacetCountRow>>, sqlx::Error> {
-        let generation = db::generation::current(pool).await?;
+        let generation = self.generation.current().await?;
         let key = FacetKey {
             facet: facet.to_lowercase(),
             filter: filter.cloned(),

@@ -8,15 +8,12 @@
 //! itself, lz4-compressed (JSON entities compress about sixfold), within a byte budget
 //! (`catalog.list_cache_megabytes`): a repeated list costs a generation read and a decompression.
 //!
-//! Unlike the counts, a full budget does not start over: the answers kept stay until the generation
-//! moves, and the others are computed each time, as before. Answers larger than
+//! Unlike the counts, a full budget does not start over (see `kept_bodies`). Answers larger than
 //! [`MAX_ANSWER_BYTES`] are never kept (an unfiltered list of the whole catalog).
-
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 
 use super::db::OrderField;
 use super::filter::Filter;
+use super::kept_bodies::KeptBodies;
 
 /// Answers larger than this (uncompressed) are not kept.
 pub const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
@@ -32,69 +29,30 @@ pub struct ListKey {
 }
 
 pub struct ListAnswers {
-    state: Mutex<State>,
-    max_bytes: usize,
-}
-
-struct State {
-    generation: i64,
-    /// Compressed bytes kept.
-    bytes: usize,
-    entries: HashMap<ListKey, Arc<[u8]>>,
+    kept: KeptBodies<ListKey>,
 }
 
 impl ListAnswers {
     /// At most `max_bytes` of compressed answers (0 keeps none).
     pub fn new(max_bytes: usize) -> Self {
         Self {
-            state: Mutex::new(State {
-                generation: i64::MIN,
-                bytes: 0,
-                entries: HashMap::new(),
-            }),
-            max_bytes,
+            kept: KeptBodies::new(max_bytes),
         }
     }
 
     /// The body kept for `key` at `generation` (read before the request computes anything).
     pub fn get(&self, generation: i64, key: &ListKey) -> Option<Vec<u8>> {
-        let compressed = {
-            let state = self.lock();
-            if state.generation != generation {
-                return None;
-            }
-            state.entries.get(key)?.clone()
-        };
+        let compressed = self.kept.get(generation, key)?;
         lz4_flex::decompress_size_prepended(&compressed).ok()
     }
 
-    /// Keeps `body`, computed after reading `generation`, when it fits. An answer for an older
-    /// generation than the newest seen is not kept; a newer one drops every older answer.
+    /// Keeps `body`, computed after reading `generation`, when it fits (see `KeptBodies::keep`).
     pub fn keep(&self, generation: i64, key: ListKey, body: &[u8]) {
-        if self.max_bytes == 0 || body.len() > MAX_ANSWER_BYTES {
+        if body.len() > MAX_ANSWER_BYTES {
             return;
         }
-        let compressed: Arc<[u8]> = lz4_flex::compress_prepend_size(body).into();
-        let mut state = self.lock();
-        if generation < state.generation {
-            return;
-        }
-        if generation > state.generation {
-            state.entries.clear();
-            state.bytes = 0;
-            state.generation = generation;
-        }
-        if state.entries.contains_key(&key) || state.bytes + compressed.len() > self.max_bytes {
-            return;
-        }
-        state.bytes += compressed.len();
-        state.entries.insert(key, compressed);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        let compressed = lz4_flex::compress_prepend_size(body);
+        self.kept.keep(generation, key, compressed.into());
     }
 }
 

@@ -17,7 +17,9 @@ use super::access;
 use super::answers::Answers;
 use super::db::{self, LocationJob, LocationRow, locations};
 use super::filter::Filter;
+use super::generation_watch::GenerationWatch;
 use super::ingest;
+use super::kept_bodies::KeptBodies;
 use super::list_answers::ListAnswers;
 use super::model::processing::ProcessingError;
 use super::source::{ReadError, Reader, Target, generated_location_key};
@@ -39,14 +41,29 @@ pub struct CatalogService {
     pub answers: Arc<Answers>,
     /// Bodies of unpaginated lists of the current catalog generation.
     pub lists: Arc<ListAnswers>,
+    /// Entities by key (`by-name`) of the current catalog generation.
+    pub entities: Arc<KeptBodies<String>>,
+    /// The current catalog generation, which every kept answer is checked against.
+    pub generation: Arc<GenerationWatch>,
     wake: Arc<Notify>,
 }
 
 impl CatalogService {
     pub fn new(db: PgPool, config: Arc<Config>) -> anyhow::Result<Self> {
         let reader = Reader::new(&config.catalog)?;
+        let generation = Arc::new(GenerationWatch::new(db.clone()));
         Ok(Self {
-            answers: Arc::new(Answers::new(config.catalog.answer_cache_entries)),
+            answers: Arc::new(Answers::new(
+                config.catalog.answer_cache_entries,
+                generation.clone(),
+            )),
+            entities: Arc::new(KeptBodies::new(
+                config
+                    .catalog
+                    .entity_cache_megabytes
+                    .saturating_mul(1024 * 1024),
+            )),
+            generation,
             lists: Arc::new(ListAnswers::new(
                 config
                     .catalog
@@ -245,6 +262,7 @@ impl CatalogService {
         )
         .await?;
         tx.commit().await?;
+        self.generation.catch_up().await;
         self.wake();
         Ok(())
     }
@@ -294,6 +312,7 @@ impl CatalogService {
             .await?;
         }
         tx.commit().await?;
+        self.generation.catch_up().await;
         self.wake();
         Ok(())
     }
@@ -371,6 +390,8 @@ impl CatalogService {
                 ingest::process_due_locations(&self.db, &self.reader, &self.config.catalog).await?;
             let stitched = ingest::stitch_pending(&self.db, || true).await?;
             if round.locations == 0 && stitched == 0 {
+                // What this process stored shows in its next request (see `generation_watch`).
+                self.generation.catch_up().await;
                 return Ok(());
             }
         }

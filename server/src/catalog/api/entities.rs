@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -52,7 +53,7 @@ pub async fn list_entities(
         let order = &order[..order.len().min(1)];
         // Read before the list, so a kept answer holds every change a request reading the same
         // generation could have seen (see `list_answers`).
-        let generation = db::generation::current(&state.db).await?;
+        let generation = state.catalog.generation.current().await?;
         let key = ListKey {
             filter: filter.clone(),
             order: order.to_vec(),
@@ -233,13 +234,32 @@ pub async fn get_entity_by_name(
     State(state): State<AppState>,
     caller: Caller,
     Path((kind, namespace, name)): Path<(String, String, String)>,
-) -> Result<RawJson> {
+) -> Result<Response> {
     let key = key_of(&kind, &namespace, &name);
-    db::entities::get_final_by_key(&state.db, &key)
-        .await?
-        .filter(|body| access::may_read_body(&state.config.permissions, &caller, body))
-        .map(RawJson)
-        .ok_or_else(|| AppError::not_found(format!("No entity named '{key}' found")))
+    // Read before the entity, so a kept body holds every change a request reading the same
+    // generation could have seen (see `kept_bodies`).
+    let generation = state.catalog.generation.current().await?;
+    let body = match state.catalog.entities.get(generation, &key) {
+        Some(body) => Some(body),
+        None => {
+            let body = db::entities::get_final_by_key(&state.db, &key)
+                .await?
+                .map(Bytes::from);
+            if let Some(body) = &body {
+                state
+                    .catalog
+                    .entities
+                    .keep(generation, key.clone(), body.clone());
+            }
+            body
+        }
+    };
+    body.filter(|body| {
+        std::str::from_utf8(body)
+            .is_ok_and(|body| access::may_read_body(&state.config.permissions, &caller, body))
+    })
+    .map(|body| ([(header::CONTENT_TYPE, "application/json")], body).into_response())
+    .ok_or_else(|| AppError::not_found(format!("No entity named '{key}' found")))
 }
 
 /// `GET .../ancestry`: the chain of Location entities that led to this entity, root last.
