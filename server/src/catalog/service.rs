@@ -31,6 +31,11 @@ use crate::error::{AppError, ResultExt};
 use crate::git::webhook::PushEvent;
 use crate::git::{GitRepo, remote_key};
 
+/// A budget given in megabytes (`catalog.*_cache_megabytes`), in bytes.
+fn bytes_of_megabytes(megabytes: usize) -> usize {
+    megabytes.saturating_mul(1024 * 1024)
+}
+
 /// Catalog operations shared by the API, the pages, the start-up code and the tests.
 #[derive(Clone)]
 pub struct CatalogService {
@@ -57,19 +62,13 @@ impl CatalogService {
                 config.catalog.answer_cache_entries,
                 generation.clone(),
             )),
-            entities: Arc::new(KeptBodies::new(
-                config
-                    .catalog
-                    .entity_cache_megabytes
-                    .saturating_mul(1024 * 1024),
-            )),
+            entities: Arc::new(KeptBodies::new(bytes_of_megabytes(
+                config.catalog.entity_cache_megabytes,
+            ))),
             generation,
-            lists: Arc::new(ListAnswers::new(
-                config
-                    .catalog
-                    .list_cache_megabytes
-                    .saturating_mul(1024 * 1024),
-            )),
+            lists: Arc::new(ListAnswers::new(bytes_of_megabytes(
+                config.catalog.list_cache_megabytes,
+            ))),
             db,
             config,
             reader,
