@@ -69,7 +69,7 @@ async fn unchanged_refresh_writes_no_entity(pool: PgPool) {
 
 #[sqlx::test(migrator = "atrium::MIGRATOR")]
 async fn removed_entities_are_orphaned_then_deleted(pool: PgPool) {
-    let app = TestApp::new(pool).await;
+    let app = TestApp::new(pool.clone()).await;
     load_sample(&app).await;
     let only_checkout = common::SERVICES
         .split("---")
@@ -103,6 +103,26 @@ async fn removed_entities_are_orphaned_then_deleted(pool: PgPool) {
         StatusCode::NOT_FOUND
     );
     assert_eq!(app.entity_status("group", "team-a").await, StatusCode::OK);
+    assert_eq!(
+        rows_of_missing_entities(&pool).await,
+        (0, 0),
+        "relations and facet rows go with their entity"
+    );
+}
+
+/// Relation and facet rows whose entity is gone: (relations, facet rows).
+async fn rows_of_missing_entities(pool: &PgPool) -> (i64, i64) {
+    let row = sqlx::query!(
+        r#"select
+             (select count(*) from relation r
+              where not exists (select 1 from entity e where e.id = r.originating_entity_id)) as "relations!",
+             (select count(*) from entity_facet f
+              where not exists (select 1 from entity e where e.id = f.entity_id)) as "facets!""#
+    )
+    .fetch_one(pool)
+    .await
+    .expect("dangling rows");
+    (row.relations, row.facets)
 }
 
 #[sqlx::test(migrator = "atrium::MIGRATOR")]

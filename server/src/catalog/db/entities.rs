@@ -281,7 +281,7 @@ async fn list_unmarked_orphans(tx: &mut PgConnection) -> Result<Vec<Uuid>, sqlx:
 /// re-stitch), leaving out the deleted entities themselves.
 async fn delete_entities(tx: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<String>, sqlx::Error> {
     let mut touched = relation_sources_of(&mut *tx, ids).await?;
-    // Relations these entities originated vanish with them (cascade).
+    // Relations these entities originated vanish with them (trigger `entity_delete_dependents`).
     let deleted = sqlx::query_scalar!(
         "delete from entity where id = any($1) returning entity_key",
         ids
