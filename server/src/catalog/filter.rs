@@ -9,6 +9,8 @@
 //!
 //! Keys and values compare case-insensitively. `db::filter` turns a `Filter` into SQL.
 
+use std::collections::BTreeSet;
+
 use serde_json::Value;
 
 use crate::error::AppError;
@@ -23,6 +25,54 @@ pub enum Filter {
     /// The key has one of these values (already lower-cased).
     In(String, Vec<String>),
     HasPrefix(String, String),
+}
+
+/// The kinds a filter lets through, when kind is all it tests (see [`Filter::kinds_only`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kinds {
+    Every,
+    Of(BTreeSet<String>),
+}
+
+impl Kinds {
+    fn union(self, other: Kinds) -> Kinds {
+        match (self, other) {
+            (Kinds::Of(mut a), Kinds::Of(b)) => {
+                a.extend(b);
+                Kinds::Of(a)
+            }
+            _ => Kinds::Every,
+        }
+    }
+
+    fn intersection(self, other: Kinds) -> Kinds {
+        match (self, other) {
+            (Kinds::Every, kinds) | (kinds, Kinds::Every) => kinds,
+            (Kinds::Of(a), Kinds::Of(b)) => Kinds::Of(a.intersection(&b).cloned().collect()),
+        }
+    }
+}
+
+impl Filter {
+    /// The kinds this filter selects when it tests nothing but `kind` (`kind=component`, repeated
+    /// or OR'ed kinds, `$all` of such); `None` when it tests any other field, or negates. Such a
+    /// filter's count is the sum of per-kind counts (`db::counts`), with no entity read.
+    pub fn kinds_only(&self) -> Option<Kinds> {
+        match self {
+            Filter::In(key, values) if key == "kind" => {
+                Some(Kinds::Of(values.iter().cloned().collect()))
+            }
+            // Every entity has a kind.
+            Filter::Exists(key) if key == "kind" => Some(Kinds::Every),
+            Filter::Any(items) => items.iter().try_fold(Kinds::Of(BTreeSet::new()), |acc, f| {
+                Some(acc.union(f.kinds_only()?))
+            }),
+            Filter::All(items) => items.iter().try_fold(Kinds::Every, |acc, f| {
+                Some(acc.intersection(f.kinds_only()?))
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// Parses repeated `filter` query parameters. `None` when there is nothing to filter on.
@@ -275,5 +325,32 @@ mod tests {
         assert!(err.to_string().contains("query.$any"), "{err}");
         let err = parse_predicate(&json!("component"), "query").expect_err("bad");
         assert!(err.to_string().contains("at query"), "{err}");
+    }
+
+    #[test]
+    fn kinds_only_filters_name_their_kinds_and_others_none() {
+        let kinds = |text: &[&str]| {
+            parse_filter_params(&s(text))
+                .expect("parses")
+                .expect("some")
+                .kinds_only()
+        };
+        let of = |v: &[&str]| Some(Kinds::Of(v.iter().map(ToString::to_string).collect()));
+        assert_eq!(kinds(&["kind=Component"]), of(&["component"]));
+        assert_eq!(kinds(&["kind=a,kind=b", "kind=c"]), of(&["a", "b", "c"]));
+        assert_eq!(kinds(&["kind"]), Some(Kinds::Every));
+        assert_eq!(kinds(&["kind", "kind=a"]), Some(Kinds::Every));
+        assert_eq!(kinds(&["kind=a,spec.type=service"]), None);
+        assert_eq!(kinds(&["kind=a", "spec.type=service"]), None);
+        let both = parse_predicate(
+            &json!({"$all": [{"kind": {"$in": ["a", "b"]}}, {"kind": "b"}]}),
+            "query",
+        )
+        .expect("parses");
+        assert_eq!(both.kinds_only(), of(&["b"]));
+        let negated = parse_predicate(&json!({"$not": {"kind": "a"}}), "query").expect("parses");
+        assert_eq!(negated.kinds_only(), None);
+        assert_eq!(Filter::Any(vec![]).kinds_only(), of(&[]));
+        assert_eq!(Filter::All(vec![]).kinds_only(), Some(Kinds::Every));
     }
 }

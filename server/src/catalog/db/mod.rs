@@ -8,6 +8,7 @@
 //! bound.
 
 pub mod claims;
+pub mod counts;
 pub mod entities;
 pub mod facets;
 pub mod filter;

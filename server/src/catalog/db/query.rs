@@ -4,7 +4,7 @@
 use sqlx::{PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use crate::catalog::filter::Filter;
+use crate::catalog::filter::{Filter, Kinds};
 use crate::catalog::search::DEFAULT_TEXT_FIELDS;
 
 /// The field an entity list is ordered by.
@@ -218,7 +218,27 @@ pub async fn count_entities(
     db: impl PgExecutor<'_>,
     query: &EntityQuery<'_>,
 ) -> Result<i64, sqlx::Error> {
+    if let Some(kinds) = kinds_only(query) {
+        return super::counts::visible_entities(db, &kinds).await;
+    }
     let mut q = QueryBuilder::<Postgres>::new("select count(*) from entity e");
     push_where(&mut q, query);
     q.build_query_scalar().fetch_one(db).await
+}
+
+/// The kinds `query` selects when it selects by kind alone (no text, no other field, no order field
+/// an entity may lack): then its count is a sum of per-kind counts.
+fn kinds_only(query: &EntityQuery<'_>) -> Option<Kinds> {
+    if query.full_text.is_some() {
+        return None;
+    }
+    if let Some(order) = query.order.first().filter(|_| query.require_order_value)
+        && order.nullable()
+    {
+        return None;
+    }
+    match query.filter {
+        None => Some(Kinds::Every),
+        Some(filter) => filter.kinds_only(),
+    }
 }

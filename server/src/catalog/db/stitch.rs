@@ -211,10 +211,11 @@ pub async fn replace_facets(tx: &mut PgConnection, facets: &Facets) -> Result<()
 /// fills with entries for dead rows, and each batch's look-up of a popular key walks all of them (over
 /// a second per batch in the 100k benchmark over git repositories, on this Postgres without
 /// autovacuum). Vacuuming it ourselves keeps it small whether or not autovacuum is on; `skip_locked`
-/// makes a replica skip it while another one is vacuuming. VACUUM is a utility statement that cannot
-/// be prepared, hence `raw_sql`.
+/// makes a replica skip it while another one is vacuuming. `entity_kind_count` lives the same way
+/// (rows added, then folded away: `db::counts`), and every count reads all of it.
+/// VACUUM is a utility statement that cannot be prepared, hence `raw_sql`.
 pub async fn vacuum_queue(db: impl PgExecutor<'_>) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql("vacuum (skip_locked, analyze) stitch_queue")
+    sqlx::raw_sql("vacuum (skip_locked, analyze) stitch_queue, entity_kind_count")
         .execute(db)
         .await?;
     Ok(())

@@ -169,10 +169,11 @@ static CONSUMED_SINCE_VACUUM: std::sync::atomic::AtomicUsize =
 /// Whether a maintenance task (`vacuum_queue_now_and_then`) is running in this process.
 static MAINTAINING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Vacuums the stitch queue every `VACUUM_QUEUE_EVERY` entries consumed (see `db::stitch::vacuum_queue`),
-/// and brings the planner's statistics up to date while a large catalog streams in. In a task of its
-/// own, one at a time: an ANALYZE of `entity` takes about a second at 100k entities, and a stitcher
-/// that waited for it stitched nothing meanwhile (seven times during the 100k benchmark's load).
+/// Tidies the stitch queue and the per-kind counts every `VACUUM_QUEUE_EVERY` entries consumed (see
+/// `tidy_work_tables`), and brings the planner's statistics up to date while a large catalog streams
+/// in. In a task of its own, one at a time: an ANALYZE of `entity` takes about a second at 100k
+/// entities, and a stitcher that waited for it stitched nothing meanwhile (seven times during the 100k
+/// benchmark's load).
 fn vacuum_queue_now_and_then(pool: &PgPool, consumed: usize) {
     use std::sync::atomic::Ordering;
     let total = CONSUMED_SINCE_VACUUM.fetch_add(consumed, Ordering::Relaxed) + consumed;
@@ -182,12 +183,21 @@ fn vacuum_queue_now_and_then(pool: &PgPool, consumed: usize) {
     CONSUMED_SINCE_VACUUM.store(0, Ordering::Relaxed);
     let pool = pool.clone();
     tokio::spawn(async move {
-        if let Err(e) = db::stitch::vacuum_queue(&pool).await {
-            tracing::warn!(error = %e, "vacuuming the stitch queue failed");
-        }
+        tidy_work_tables(&pool).await;
         refresh_statistics(&pool, AnalyzeWhen::Streaming).await;
         MAINTAINING.store(false, Ordering::Release);
     });
+}
+
+/// Folds the per-kind count rows that stitching added (`db::counts`), then vacuums them and the
+/// stitch queue. A failure only costs speed, so it is logged, not returned.
+async fn tidy_work_tables(pool: &PgPool) {
+    if let Err(e) = db::counts::fold_kind_counts(pool).await {
+        tracing::warn!(error = %e, "folding the per-kind counts failed");
+    }
+    if let Err(e) = db::stitch::vacuum_queue(pool).await {
+        tracing::warn!(error = %e, "vacuuming the stitch queue failed");
+    }
 }
 
 /// Queue entries this process consumed since it last analyzed the catalog's tables.
@@ -256,9 +266,7 @@ pub async fn stitch_pending(pool: &PgPool, keep_going: impl Fn() -> bool) -> any
             // another stitcher finishing its last batch often prevents.
             if total > 0 {
                 CONSUMED_SINCE_VACUUM.store(0, std::sync::atomic::Ordering::Relaxed);
-                if let Err(e) = db::stitch::vacuum_queue(pool).await {
-                    tracing::warn!(error = %e, "vacuuming the stitch queue failed");
-                }
+                tidy_work_tables(pool).await;
                 refresh_statistics(pool, AnalyzeWhen::Settled).await;
             }
             break;
