@@ -310,14 +310,15 @@ async fn facets_count_original_values(pool: PgPool) {
     );
 }
 
-/// Names, titles, descriptions, links, `apiVersion`, the namespace and where an entity was read keep
-/// no `entity_facet` rows; their facets are still exact, values as written, over the filtered set.
+/// Names, titles, descriptions, links, `apiVersion`, the namespace, annotations and tag-item keys
+/// (`metadata.tags.java`) keep no `entity_facet` rows; their facets are still exact, values as
+/// written, over the filtered set.
 #[sqlx::test(migrator = "atrium::MIGRATOR")]
 async fn facets_of_per_entity_text_are_counted_without_rows(pool: PgPool) {
     let app = TestApp::new(pool.clone()).await;
     let component = |name: &str, title: &str, kind_type: &str, namespace: &str| {
         format!(
-            "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\n  namespace: {namespace}\n  title: {title}\n  description: Shared words\n  links:\n    - url: https://runbooks.example/{name}\n    - url: https://status.example\nspec:\n  type: {kind_type}\n  lifecycle: production\n  owner: team-a\n---\n"
+            "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\n  namespace: {namespace}\n  title: {title}\n  description: Shared words\n  tags: [shared, {kind_type}]\n  annotations:\n    example.com/tier: Tier-{kind_type}\n  links:\n    - url: https://runbooks.example/{name}\n    - url: https://status.example\nspec:\n  type: {kind_type}\n  lifecycle: production\n  owner: team-a\n---\n"
         )
     };
     let file = [
@@ -402,12 +403,38 @@ async fn facets_of_per_entity_text_are_counted_without_rows(pool: PgPool) {
         "{locations:?}"
     );
 
+    let body = facets("facet=metadata.tags.shared&facet=metadata.tags.service&facet=metadata.annotations.example.com/tier&filter=kind=component").await;
+    assert_eq!(
+        body["metadata.tags.shared"],
+        json!([{"value": "true", "count": 3}])
+    );
+    assert_eq!(
+        body["metadata.tags.service"],
+        json!([{"value": "true", "count": 2}])
+    );
+    assert_eq!(
+        body["metadata.annotations.example.com/tier"],
+        json!([{"value": "Tier-service", "count": 2}, {"value": "Tier-website", "count": 1}])
+    );
+    let body = facets("facet=metadata.tags&filter=kind=component").await;
+    assert_eq!(
+        body["metadata.tags"],
+        json!([{"value": "shared", "count": 3}, {"value": "service", "count": 2}, {"value": "website", "count": 1}])
+    );
+
     let stored: Vec<String> =
         sqlx::query_scalar("select distinct key from entity_facet order by key")
             .fetch_all(&pool)
             .await
             .expect("keys");
     assert!(stored.contains(&"spec.type".to_owned()), "{stored:?}");
+    assert!(stored.contains(&"metadata.tags".to_owned()), "{stored:?}");
+    assert!(
+        !stored
+            .iter()
+            .any(|k| k.starts_with("metadata.tags.") || k.starts_with("metadata.annotations.")),
+        "{stored:?}"
+    );
     for key in [
         "metadata.name",
         "metadata.title",
