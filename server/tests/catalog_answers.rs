@@ -47,6 +47,18 @@ async fn type_facet(app: &TestApp) -> Value {
     response.body["facets"]["spec.type"].clone()
 }
 
+/// Deletes an entity by its uid, as a user of the API does.
+async fn delete_through_api(app: &TestApp, kind: &str, name: &str) {
+    let uid = app.entity(kind, name).await["metadata"]["uid"]
+        .as_str()
+        .expect("uid")
+        .to_owned();
+    let deleted = app
+        .delete(&format!("/api/catalog/entities/by-uid/{uid}"))
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+}
+
 async fn generation(app: &TestApp) -> i64 {
     sqlx::query_scalar!("select value from catalog_generation")
         .fetch_one(&app.state.db)
@@ -94,14 +106,7 @@ async fn counts_facets_and_pages_follow_every_change_at_once(pool: PgPool) {
     );
 
     // A delete through the API.
-    let uid = app.entity("component", "fx").await["metadata"]["uid"]
-        .as_str()
-        .expect("uid")
-        .to_owned();
-    let deleted = app
-        .delete(&format!("/api/catalog/entities/by-uid/{uid}"))
-        .await;
-    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    delete_through_api(&app, "component", "fx").await;
     assert_eq!(total(&app, "filter=kind=component").await, 3);
     assert_eq!(names(&app, search).await, ["payments-api"]);
     assert_eq!(
@@ -171,14 +176,7 @@ async fn counts_of_kinds_agree_with_the_entities_after_every_change(pool: PgPool
     assert_kind_counts_agree(&app).await;
 
     // A delete through the API: counted from the change the delete adds, not yet folded.
-    let uid = app.entity("component", "alpha").await["metadata"]["uid"]
-        .as_str()
-        .expect("uid")
-        .to_owned();
-    let deleted = app
-        .delete(&format!("/api/catalog/entities/by-uid/{uid}"))
-        .await;
-    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    delete_through_api(&app, "component", "alpha").await;
     assert_kind_counts_agree(&app).await;
 
     // A location removed with everything it emitted.
@@ -410,13 +408,6 @@ async fn entities_by_name_follow_changes_here_and_on_other_replicas(pool: PgPool
         tokio::task::yield_now().await;
     }
 
-    let uid = here.entity("component", "ledger").await["metadata"]["uid"]
-        .as_str()
-        .expect("uid")
-        .to_owned();
-    let deleted = here
-        .delete(&format!("/api/catalog/entities/by-uid/{uid}"))
-        .await;
-    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    delete_through_api(&here, "component", "ledger").await;
     assert_eq!(here.get(by_name).await.status, StatusCode::NOT_FOUND);
 }
