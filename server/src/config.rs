@@ -148,7 +148,7 @@ impl Default for DatabaseConfig {
     fn default() -> Self {
         Self {
             url: None,
-            max_connections: 10,
+            max_connections: 16,
             create_if_missing: true,
         }
     }
@@ -235,7 +235,7 @@ impl Default for CatalogConfig {
             url_timeout_seconds: 10,
             refresh_interval_seconds: 120,
             processing_lease_seconds: 60,
-            processing_workers: 4,
+            processing_workers: 6,
             answer_cache_entries: 10_000,
             list_cache_megabytes: 32,
             entity_cache_megabytes: 16,

@@ -259,9 +259,8 @@ async fn a_replica_killed_mid_batch_loses_nothing(pool: PgPool) {
         "url_allowlist": [host.authority()],
         "url_allow_private_addresses": true,
         "processing_lease_seconds": LEASE.as_secs(),
-        // A round claims at least this many (twice as many, in fact): all four team locations in one
-        // batch, two of them being read at once.
-        "processing_workers": 2,
+        // One worker per team file: A claims all four and is reading every one of them when it dies.
+        "processing_workers": TEAMS,
     }));
     let a = cluster.start(1).await[0];
 
@@ -280,7 +279,7 @@ async fn a_replica_killed_mid_batch_loses_nothing(pool: PgPool) {
     cluster
         .wait_until("replica A to be reading team files", async || {
             let seen = host.requests_under("/team/");
-            if seen.len() >= 2 {
+            if seen.len() >= TEAMS {
                 Ok(())
             } else {
                 Err(format!("{} requests", seen.len()))

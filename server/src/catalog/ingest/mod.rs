@@ -25,9 +25,12 @@ use crate::config::CatalogConfig;
 /// and 71–76 MiB. Smaller batches hold popular entities' rows for less time, so fewer are skipped
 /// and stitched again, and keep less in memory.
 const STITCH_BATCH: i64 = 150;
-/// Stitchers per replica. At 100k entities on two cores, two stitchers ingested in 108 s and four in
-/// 110 s (Postgres then busy on 1.5 cores, its own work the bound): more only add contention.
-const STITCHERS: usize = 2;
+/// Stitchers per replica. A stitcher spends much of a batch waiting on round trips, so two left a
+/// third of two cores idle. At 100k entities (benchmark data, 2-core EPYC, back to back; see
+/// docs/performance.md): two stitchers 72 s, three 60 s, four 60 s with four processing workers;
+/// with six processing workers, three stitchers 52 s and four 52 s at more CPU. (Earlier, slower code
+/// measured two at 108 s and four at 110 s, when Postgres's own work was the bound.)
+const STITCHERS: usize = 3;
 /// How long an idle worker waits before looking for due work again (it is also woken on demand).
 const IDLE_POLL: Duration = Duration::from_millis(500);
 
@@ -45,19 +48,27 @@ impl Round {
     }
 }
 
-/// Processes one batch of due locations (concurrently, up to `processing_workers`).
+/// Processes one batch of due locations (concurrently, up to `processing_workers`): what a test or
+/// `process_until_idle` runs round by round; the background workers use `process_claimed` directly.
 pub async fn process_due_locations(
     pool: &PgPool,
     reader: &Reader,
     config: &CatalogConfig,
 ) -> anyhow::Result<Round> {
     let workers = config.processing_workers.max(1);
-    let jobs = db::claim_due_locations(
-        pool,
-        (workers * 2) as i64,
-        config.processing_lease_seconds as f64,
-    )
-    .await?;
+    process_claimed(pool, reader, config, workers * 2, workers).await
+}
+
+/// Claims up to `claim` due locations and processes them, `workers` at a time.
+async fn process_claimed(
+    pool: &PgPool,
+    reader: &Reader,
+    config: &CatalogConfig,
+    claim: usize,
+    workers: usize,
+) -> anyhow::Result<Round> {
+    let jobs =
+        db::claim_due_locations(pool, claim as i64, config.processing_lease_seconds as f64).await?;
     let mut round = Round {
         locations: jobs.len(),
         ..Round::default()
@@ -288,11 +299,15 @@ pub async fn run_workers(
     wake: std::sync::Arc<tokio::sync::Notify>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let processing = {
-        let (pool, wake, mut shutdown) = (pool.clone(), wake.clone(), shutdown.clone());
+    // `processing_workers` loops that each claim one location when they are free, rather than rounds
+    // of several that wait for their slowest location before claiming more: at 100k entities in 1,000
+    // files with six workers and three stitchers, rounds took 54–56 s and these loops 52 s.
+    let processor = |mut shutdown: watch::Receiver<bool>| {
+        let (pool, reader, config, wake) =
+            (pool.clone(), reader.clone(), config.clone(), wake.clone());
         async move {
             while !*shutdown.borrow() {
-                let round = process_due_locations(&pool, &reader, &config.catalog).await;
+                let round = process_claimed(&pool, &reader, &config.catalog, 1, 1).await;
                 match round {
                     Ok(round) if round.locations > 0 => {
                         wake.notify_waiters();
@@ -321,8 +336,11 @@ pub async fn run_workers(
             }
         }
     };
+    let processors = futures::future::join_all(
+        (0..config.catalog.processing_workers.max(1)).map(|_| processor(shutdown.clone())),
+    );
     let stitchers = futures::future::join_all((0..STITCHERS).map(|_| stitcher(shutdown.clone())));
-    tokio::join!(processing, stitchers);
+    tokio::join!(processors, stitchers);
 }
 
 /// An idle worker's pause: until this replica is woken (a registration or refresh), the poll interval
