@@ -56,19 +56,24 @@ pub async fn process_due_locations(
     config: &CatalogConfig,
 ) -> anyhow::Result<Round> {
     let workers = config.processing_workers.max(1);
-    process_claimed(pool, reader, config, workers * 2, workers).await
+    process_claimed(pool, reader, config, workers * 2, workers, || {}).await
 }
 
-/// Claims up to `claim` due locations and processes them, `workers` at a time.
+/// Claims up to `claim` due locations and processes them, `workers` at a time. `found_work` runs
+/// when the claim found some, before they are read.
 async fn process_claimed(
     pool: &PgPool,
     reader: &Reader,
     config: &CatalogConfig,
     claim: usize,
     workers: usize,
+    found_work: impl FnOnce(),
 ) -> anyhow::Result<Round> {
     let jobs =
         db::claim_due_locations(pool, claim as i64, config.processing_lease_seconds as f64).await?;
+    if !jobs.is_empty() {
+        found_work();
+    }
     let mut round = Round {
         locations: jobs.len(),
         ..Round::default()
@@ -302,12 +307,19 @@ pub async fn run_workers(
     // `processing_workers` loops that each claim one location when they are free, rather than rounds
     // of several that wait for their slowest location before claiming more: at 100k entities in 1,000
     // files with six workers and three stitchers, rounds took 54–56 s and these loops 52 s.
-    let processor = |mut shutdown: watch::Receiver<bool>| {
+    // Only the first loop polls when idle (work due by the clock, or registered at another replica);
+    // the others sleep until a loop claims something (it wakes them before reading it), so an idle
+    // replica claims twice a second, not twelve times.
+    let processor = |index: usize, mut shutdown: watch::Receiver<bool>| {
         let (pool, reader, config, wake) =
             (pool.clone(), reader.clone(), config.clone(), wake.clone());
+        let polls = index == 0;
         async move {
             while !*shutdown.borrow() {
-                let round = process_claimed(&pool, &reader, &config.catalog, 1, 1).await;
+                let round = process_claimed(&pool, &reader, &config.catalog, 1, 1, || {
+                    wake.notify_waiters();
+                })
+                .await;
                 match round {
                     Ok(round) if round.locations > 0 => {
                         wake.notify_waiters();
@@ -316,7 +328,11 @@ pub async fn run_workers(
                     Ok(_) => {}
                     Err(e) => tracing::error!(error = ?e, "catalog processing round failed"),
                 }
-                wait_for_work(&wake, &mut shutdown).await;
+                if polls {
+                    wait_for_work(&wake, &mut shutdown).await;
+                } else {
+                    wait_to_be_woken(&wake, &mut shutdown).await;
+                }
             }
         }
     };
@@ -337,7 +353,7 @@ pub async fn run_workers(
         }
     };
     let processors = futures::future::join_all(
-        (0..config.catalog.processing_workers.max(1)).map(|_| processor(shutdown.clone())),
+        (0..config.catalog.processing_workers.max(1)).map(|i| processor(i, shutdown.clone())),
     );
     let stitchers = futures::future::join_all((0..STITCHERS).map(|_| stitcher(shutdown.clone())));
     tokio::join!(processors, stitchers);
@@ -349,6 +365,14 @@ async fn wait_for_work(wake: &tokio::sync::Notify, shutdown: &mut watch::Receive
     tokio::select! {
         _ = wake.notified() => {}
         _ = tokio::time::sleep(IDLE_POLL) => {}
+        _ = shutdown.changed() => {}
+    }
+}
+
+/// An idle worker's pause without the poll: until this replica is woken, or shutdown.
+async fn wait_to_be_woken(wake: &tokio::sync::Notify, shutdown: &mut watch::Receiver<bool>) {
+    tokio::select! {
+        _ = wake.notified() => {}
         _ = shutdown.changed() => {}
     }
 }
